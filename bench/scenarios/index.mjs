@@ -1,0 +1,7 @@
+// The scenario registry. A scenario module default-exports
+//   { name, description, run(ctx) -> result, toMarkdown(result) -> string }
+// and is added here; `npm run bench -- --only <name>` selects by name. A result may carry
+// `failures: string[]`: the report is still written, but the run exits non-zero.
+import overhead from "./overhead.mjs";
+
+export const scenarios = [overhead];

@@ -1,0 +1,87 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { endTime, startTime, timing } from "hono/timing";
+import { ulid } from "ulid";
+import { adminAuth } from "./auth/admin-auth";
+import { tenantAuth } from "./auth/tenant-auth";
+import { GatewayError } from "./errors";
+import type { AppEnv } from "./hono-env";
+import { RequestLedger } from "./ledger/request-ledger";
+import { adminBreakerRoutes } from "./routes/admin-breakers";
+import { adminTenantRoutes, type TenantHooks } from "./routes/admin-tenants";
+import { chatRoutes } from "./routes/chat";
+import { embeddingsRoutes } from "./routes/embeddings";
+import { messagesRoutes } from "./routes/messages";
+import { modelsRoutes } from "./routes/models";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Model calls: each one leaves exactly one ledger row, whatever happens to it. */
+const MODEL_ENDPOINTS = new Set(["/v1/chat/completions", "/v1/messages", "/v1/embeddings"]);
+
+export function renderError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof HTTPException) {
+    const code = error.status === 413 ? "payload_too_large" : error.status === 401 ? "invalid_api_key" : error.status === 404 ? "not_found" : "invalid_request";
+    return new GatewayError(error.status === 413 || error.status === 401 || error.status === 404 ? error.status : 400, code, error.message || "Bad request");
+  }
+  console.error(JSON.stringify({ level: "error", msg: "unhandled error", error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }));
+  return new GatewayError(500, "internal_error", "Internal error");
+}
+
+export function buildApp(hooks: TenantHooks = {}) {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId({ headerName: "", generator: () => ulid() }));
+  app.use(timing({ totalDescription: "total" }));
+  app.use("*", async (c, next) => {
+    c.header("x-request-id", c.var.requestId);
+    await next();
+  });
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new GatewayError(413, "payload_too_large", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.use("/v1/*", async (c, next) => {
+    const ledger = new RequestLedger(c.var.requestId, c.req.path.slice(0, 64));
+    c.set("ledger", ledger);
+    await next();
+    if (!MODEL_ENDPOINTS.has(c.req.path) || c.req.method !== "POST") return;
+    if (c.error instanceof GatewayError || c.res.status >= 400) {
+      ledger.event.status = c.res.status;
+      ledger.event.error_code = c.error instanceof GatewayError ? c.error.code : `http_${c.res.status}`;
+    }
+    if (!ledger.event.stream) ledger.event.latency_ms = ledger.elapsedMs();
+    c.executionCtx.waitUntil(ledger.flush(c.env, c.res.status));
+  });
+  app.use("/v1/*", async (c, next) => {
+    startTime(c, "auth");
+    await tenantAuth(c, async () => {
+      endTime(c, "auth");
+      await next();
+    });
+  });
+  app.route("/v1", chatRoutes);
+  app.route("/v1", messagesRoutes);
+  app.route("/v1", embeddingsRoutes);
+  app.route("/v1", modelsRoutes);
+
+  app.use("/admin/*", adminAuth);
+  app.route("/admin", adminTenantRoutes(hooks));
+  app.route("/admin", adminBreakerRoutes);
+
+  app.get("/health", (c) => c.json({ ok: true, environment: c.env.ENVIRONMENT }));
+  app.notFound((c) => c.json(GatewayError.notFound("route").toBody(), 404));
+  app.onError((error, c) => {
+    const rendered = renderError(error);
+    return c.json(rendered.toBody(), rendered.status, rendered.headers);
+  });
+  return app;
+}

@@ -1,0 +1,48 @@
+import { sha256Hex } from "../auth/key-hash";
+import type { CatalogModel } from "../config/model-catalog";
+import { embedOnce } from "../providers/call-provider";
+import type { ProviderInstance } from "../providers/provider-registry";
+import type { ProviderFailure, Result } from "../providers/provider-types";
+
+const TTL_S = 7 * 24 * 3600;
+
+export interface CachedEmbeddings {
+  vectors: number[][];
+  /** Tokens actually sent upstream (cache hits cost nothing). */
+  promptTokens: number;
+  hits: number;
+}
+
+// Embeddings depend only on model and text, never on the tenant, so one entry serves everyone.
+const entryKey = async (model: CatalogModel, text: string) => `emb:${model.id}:${await sha256Hex(text)}`;
+
+/** Embeds through KV: only the inputs never seen before go to the provider. */
+export async function embedWithCache(
+  kv: KVNamespace,
+  instance: ProviderInstance,
+  model: CatalogModel,
+  inputs: string[],
+  signal: AbortSignal,
+): Promise<Result<CachedEmbeddings, ProviderFailure>> {
+  const keys = await Promise.all(inputs.map((text) => entryKey(model, text)));
+  const cached = await Promise.all(keys.map((key) => kv.get<number[]>(key, "json").catch(() => null)));
+  const missing = inputs.flatMap((text, i) => (cached[i] ? [] : [{ text, i }]));
+  const vectors = cached.map((vector) => vector ?? []);
+  let promptTokens = 0;
+  if (missing.length) {
+    const result = await embedOnce(instance, model.upstream, missing.map((m) => m.text), signal);
+    if (!result.ok) return result;
+    if (result.value.vectors.length !== missing.length) {
+      return { ok: false, error: { kind: "malformed", retryable: false, message: `${instance.name}: wrong number of embeddings` } };
+    }
+    promptTokens = result.value.promptTokens;
+    await Promise.all(
+      missing.map(({ i }, j) => {
+        const vector = result.value.vectors[j] ?? [];
+        vectors[i] = vector;
+        return kv.put(keys[i] ?? "", JSON.stringify(vector), { expirationTtl: TTL_S }).catch(() => undefined);
+      }),
+    );
+  }
+  return { ok: true, value: { vectors, promptTokens, hits: inputs.length - missing.length } };
+}

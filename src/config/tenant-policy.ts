@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { TierSchema } from "./model-catalog";
+
+export const TierChoiceSchema = z.enum(["auto", "fast", "balanced", "powerful"]);
+export type TierChoice = z.infer<typeof TierChoiceSchema>;
+
+const HourSchema = z.number().int().min(0).max(24);
+
+export const TenantPolicySchema = z
+  .object({
+    /** Task type (x-tollgate-task) to tier. */
+    task_tiers: z.record(z.string().max(64), TierChoiceSchema).default({}),
+    /** The tier for `model: "auto"` when no other signal decides. */
+    default_tier: TierChoiceSchema.default("auto"),
+    /** Highest tier this tenant may use at all. */
+    max_tier: TierSchema.default("powerful"),
+    allowed_models: z.array(z.string().max(256)).max(256).optional(),
+    cache: z
+      .object({
+        enabled: z.boolean().default(true),
+        ttl_s: z.number().int().min(60).max(31_536_000).default(3600),
+        /** Sampled answers (temperature > 0) differ per call; caching them is a product choice. */
+        cache_sampled: z.boolean().default(true),
+        semantic: z.boolean().default(true),
+        semantic_threshold: z.number().min(0.5).max(1).optional(),
+        serve_stale_on_error: z.boolean().default(true),
+      })
+      .prefault({}),
+    escalation: z.boolean().default(true),
+    /** Route every request as if it carried x-tollgate-data: sensitive. */
+    sensitive: z.boolean().default(false),
+    deadline_ms: z.number().int().min(100).max(600_000).optional(),
+    off_peak: z.object({ start_hour: HourSchema, end_hour: HourSchema }).prefault({ start_hour: 0, end_hour: 6 }),
+    alert_webhook: z.url().max(2048).optional(),
+    /** Allow prompt and completion text in the structured logs. Off by default. */
+    log_content: z.boolean().default(false),
+  })
+  .strict();
+export type TenantPolicy = z.infer<typeof TenantPolicySchema>;
+
+export const TenantLimitsSchema = z
+  .object({
+    rpm: z.number().int().min(1).max(1_000_000).default(600),
+    tpm: z.number().int().min(1).max(1_000_000_000).default(2_000_000),
+    max_in_flight: z.number().int().min(1).max(10_000).default(50),
+  })
+  .strict();
+export type TenantLimits = z.infer<typeof TenantLimitsSchema>;
+
+export function parsePolicy(json: string | null | undefined): TenantPolicy {
+  return TenantPolicySchema.parse(json ? JSON.parse(json) : {});
+}
+
+export function parseLimits(json: string | null | undefined): TenantLimits {
+  return TenantLimitsSchema.parse(json ? JSON.parse(json) : {});
+}

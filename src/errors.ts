@@ -1,0 +1,56 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_api_key"
+  | "budget_exceeded"
+  | "not_found"
+  | "idempotency_conflict"
+  | "payload_too_large"
+  | "rate_limited"
+  | "concurrency_limited"
+  | "upstream_error"
+  | "no_healthy_provider"
+  | "deadline_exceeded"
+  | "internal_error";
+
+const TYPES: Record<ErrorCode, string> = {
+  invalid_request: "invalid_request_error",
+  invalid_api_key: "authentication_error",
+  budget_exceeded: "insufficient_quota",
+  not_found: "not_found_error",
+  idempotency_conflict: "invalid_request_error",
+  payload_too_large: "invalid_request_error",
+  rate_limited: "rate_limit_error",
+  concurrency_limited: "rate_limit_error",
+  upstream_error: "api_error",
+  no_healthy_provider: "api_error",
+  deadline_exceeded: "timeout_error",
+  internal_error: "api_error",
+};
+
+/** The one error class. Everything that leaves Tollgate as an error goes through `toBody()`. */
+export class GatewayError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ErrorCode,
+    message: string,
+    readonly param: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "GatewayError";
+  }
+
+  toBody(): { error: { message: string; type: string; code: ErrorCode; param: string | null } } {
+    return { error: { message: this.message, type: TYPES[this.code], code: this.code, param: this.param } };
+  }
+
+  static invalid(message: string, param: string | null = null): GatewayError {
+    return new GatewayError(400, "invalid_request", message, param);
+  }
+
+  static notFound(what = "resource"): GatewayError {
+    return new GatewayError(404, "not_found", `No such ${what}`);
+  }
+}

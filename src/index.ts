@@ -1,0 +1,14 @@
+import { buildApp } from "./app";
+import { routeQueueBatch } from "./queue-router";
+
+export { LocalVectorStore } from "../durable-objects/local-vector-store";
+export { ProviderBreaker } from "../durable-objects/provider-breaker";
+export { TenantBudget } from "../durable-objects/tenant-budget";
+
+const app = buildApp();
+
+export default {
+  fetch: app.fetch,
+  queue: routeQueueBatch,
+  async scheduled() {},
+} satisfies ExportedHandler<Env>;

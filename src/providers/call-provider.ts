@@ -1,0 +1,129 @@
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import type { CatalogModel } from "../config/model-catalog";
+import type { ChatRequest } from "../validate/chat-request";
+import type { ProviderInstance } from "./provider-registry";
+import { type ChatChunk, type ChatCompletion, type EmbeddingResult, fail, ok, type ProviderFailure, type ResponseIds, type Result } from "./provider-types";
+
+export interface AttemptOptions {
+  ids: ResponseIds;
+  /** Aborts the attempt: per-attempt timeout and the request deadline, combined by the caller. */
+  signal: AbortSignal;
+  /** For streams: the longest gap allowed between two chunks. */
+  idleTimeoutMs?: number;
+}
+
+/** A stream whose first chunk has already arrived: failures before it are still fall-back-able. */
+export interface StartedStream {
+  first: ChatChunk[];
+  rest: AsyncGenerator<ChatChunk[], void, void>;
+}
+
+const RETRYABLE_STATUS = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500;
+
+/** Retry-After as seconds or an HTTP date; absent or absurd values are ignored. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) && ms >= 0 && ms <= 3_600_000 ? ms : undefined;
+}
+
+export function failureFromError(error: unknown, signal: AbortSignal): ProviderFailure {
+  if (signal.aborted) return { kind: "timeout", retryable: true, message: "upstream timed out" };
+  return { kind: "network", retryable: true, message: error instanceof Error ? error.message : String(error) };
+}
+
+async function send(instance: ProviderInstance, url: string, body: unknown, signal: AbortSignal): Promise<Result<Response>> {
+  let response: Response;
+  try {
+    response = await instance.fetch(url, { method: "POST", headers: instance.spec.headers(instance.apiKey), body: JSON.stringify(body), signal });
+  } catch (error) {
+    return fail(failureFromError(error, signal));
+  }
+  if (response.ok) return ok(response);
+  const detail = (await response.text().catch(() => "")).slice(0, 300);
+  return fail({
+    kind: "http",
+    status: response.status,
+    retryable: RETRYABLE_STATUS(response.status),
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after")),
+    message: `${instance.name} answered ${response.status}${detail ? `: ${detail}` : ""}`,
+  });
+}
+
+export async function chatOnce(instance: ProviderInstance, model: CatalogModel, req: ChatRequest, options: AttemptOptions): Promise<Result<ChatCompletion>> {
+  const sent = await send(instance, instance.spec.chatUrl(instance.baseUrl, model.upstream), instance.spec.toChatBody(req, model.upstream, false), options.signal);
+  if (!sent.ok) return sent;
+  let json: unknown;
+  try {
+    json = await sent.value.json();
+  } catch (error) {
+    if (options.signal.aborted) return fail(failureFromError(error, options.signal));
+    return fail({ kind: error instanceof SyntaxError ? "malformed" : "network", retryable: true, message: `${instance.name}: unreadable body` });
+  }
+  try {
+    return ok(instance.spec.fromChatBody(json, options.ids, req));
+  } catch {
+    return fail({ kind: "malformed", retryable: true, message: `${instance.name}: response does not match the ${instance.spec.kind} shape` });
+  }
+}
+
+async function* decodeEvents(instance: ProviderInstance, body: ReadableStream<Uint8Array>, req: ChatRequest, options: AttemptOptions): AsyncGenerator<ChatChunk[], void, void> {
+  const decode = instance.spec.streamDecoder(options.ids, req);
+  const reader = body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  try {
+    while (true) {
+      const idle = options.idleTimeoutMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const next = idle
+        ? await Promise.race([
+            reader.read(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`${instance.name}: no chunk for ${idle} ms`)), idle);
+            }),
+          ]).finally(() => timer !== undefined && clearTimeout(timer))
+        : await reader.read();
+      if (next.done) return;
+      if (next.value.data === "") continue;
+      let decoded: ChatChunk[] | "done";
+      try {
+        decoded = decode(next.value);
+      } catch {
+        throw new Error(`${instance.name}: malformed stream event`);
+      }
+      if (decoded === "done") return;
+      if (decoded.length) yield decoded;
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+/** Starts a stream and waits for its first chunk, so a failure up to then is a value, not a broken stream. */
+export async function streamOnce(instance: ProviderInstance, model: CatalogModel, req: ChatRequest, options: AttemptOptions): Promise<Result<StartedStream>> {
+  const sent = await send(instance, instance.spec.chatUrl(instance.baseUrl, model.upstream), instance.spec.toChatBody(req, model.upstream, true), options.signal);
+  if (!sent.ok) return sent;
+  const body = sent.value.body;
+  if (!body) return fail({ kind: "malformed", retryable: true, message: `${instance.name}: empty stream` });
+  const rest = decodeEvents(instance, body, req, options);
+  try {
+    const first = await rest.next();
+    return ok({ first: first.done ? [] : first.value, rest });
+  } catch (error) {
+    if (options.signal.aborted) return fail(failureFromError(error, options.signal));
+    const message = error instanceof Error ? error.message : String(error);
+    return fail({ kind: message.includes("malformed") ? "malformed" : "cut", retryable: true, message });
+  }
+}
+
+export async function embedOnce(instance: ProviderInstance, upstreamModel: string, input: string[], signal: AbortSignal): Promise<Result<EmbeddingResult>> {
+  const spec = instance.spec.embeddings;
+  if (!spec) return fail({ kind: "http", status: 400, retryable: false, message: `${instance.name} has no embeddings endpoint` });
+  const sent = await send(instance, spec.url(instance.baseUrl, upstreamModel), spec.toBody(input, upstreamModel), signal);
+  if (!sent.ok) return sent;
+  try {
+    return ok(spec.fromBody(await sent.value.json()));
+  } catch (error) {
+    return fail(signal.aborted ? failureFromError(error, signal) : { kind: "malformed", retryable: true, message: `${instance.name}: malformed embeddings` });
+  }
+}

@@ -1,0 +1,118 @@
+import type { CatalogModel } from "../config/model-catalog";
+import type { ChatRequest } from "../validate/chat-request";
+import { chatOnce, type StartedStream, streamOnce } from "./call-provider";
+import type { ProviderInstance } from "./provider-registry";
+import type { ChatCompletion, ProviderFailure, ResponseIds } from "./provider-types";
+
+/** Where breaker state is read (an in-isolate view) and outcomes reported (off the hot path). */
+export interface BreakerGate {
+  isOpen(key: string): boolean;
+  report(key: string, ok: boolean): void;
+}
+
+export const breakerKey = (model: CatalogModel): string => `${model.provider}:${model.upstream}`;
+
+export interface AttemptRecord {
+  model: string;
+  provider: string;
+  ok: boolean;
+  kind?: ProviderFailure["kind"];
+  status?: number;
+  ms: number;
+}
+
+export interface ChainOptions {
+  instances: Map<string, ProviderInstance>;
+  chain: CatalogModel[];
+  req: ChatRequest;
+  stream: boolean;
+  ids: ResponseIds;
+  deadlineAt: number;
+  attemptTimeoutMs: number;
+  /** For streams: time to the first chunk, and the longest gap between chunks. */
+  firstTokenTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxAttemptsPerModel: number;
+  breaker: BreakerGate;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export type ChainSuccess = {
+  model: CatalogModel;
+  attempts: AttemptRecord[];
+} & ({ completion: ChatCompletion; stream?: undefined } | { stream: StartedStream; completion?: undefined });
+
+export interface ChainFailure {
+  attempts: AttemptRecord[];
+  last?: ProviderFailure;
+  /** Every candidate was skipped because its breaker is open. */
+  allOpen: boolean;
+  deadlineExceeded: boolean;
+}
+
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_CAP_MS = 2_000;
+
+/** Exponential backoff with full jitter; a server's Retry-After is a floor, never ignored. */
+export function backoffMs(retry: number, retryAfterMs: number | undefined, random: () => number): number {
+  const jitter = random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry);
+  return retryAfterMs === undefined ? jitter : Math.max(jitter, retryAfterMs);
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Which failures say something about the provider's health (a 400 is the caller's fault, not theirs). */
+function countsAgainstProvider(failure: ProviderFailure): boolean {
+  return failure.retryable || failure.status === 401 || failure.status === 403;
+}
+
+export async function callWithFallback(options: ChainOptions): Promise<{ ok: true; value: ChainSuccess } | { ok: false; error: ChainFailure }> {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? defaultSleep;
+  const random = options.random ?? Math.random;
+  const attempts: AttemptRecord[] = [];
+  let last: ProviderFailure | undefined;
+  let skippedOpen = 0;
+
+  for (const model of options.chain) {
+    const instance = options.instances.get(model.provider);
+    if (!instance) continue;
+    const key = breakerKey(model);
+    if (options.breaker.isOpen(key)) {
+      skippedOpen++;
+      continue;
+    }
+    for (let retry = 0; retry < options.maxAttemptsPerModel; retry++) {
+      const remaining = options.deadlineAt - now();
+      if (remaining <= 0) return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: true } };
+      const budget = Math.min(options.stream ? options.firstTokenTimeoutMs : options.attemptTimeoutMs, remaining);
+      const signal = AbortSignal.timeout(budget);
+      const started = now();
+      const attemptOptions = { ids: { ...options.ids, model: model.id }, signal, idleTimeoutMs: options.idleTimeoutMs };
+      const result = options.stream
+        ? await streamOnce(instance, model, options.req, attemptOptions)
+        : await chatOnce(instance, model, options.req, attemptOptions);
+      const record: AttemptRecord = { model: model.id, provider: model.provider, ok: result.ok, ms: now() - started };
+      attempts.push(record);
+      if (result.ok) {
+        options.breaker.report(key, true);
+        const value = result.value;
+        return { ok: true, value: "first" in value ? { model, attempts, stream: value } : { model, attempts, completion: value } };
+      }
+      const failure = result.error;
+      record.kind = failure.kind;
+      record.status = failure.status;
+      last = failure;
+      if (countsAgainstProvider(failure)) options.breaker.report(key, false);
+      if (!failure.retryable || retry + 1 >= options.maxAttemptsPerModel) break;
+      const wait = backoffMs(retry, failure.retryAfterMs, random);
+      // A wait that would outlive the deadline is better spent on the next model.
+      if (now() + wait >= options.deadlineAt) break;
+      await sleep(wait);
+    }
+  }
+  const deadlineExceeded = now() >= options.deadlineAt;
+  return { ok: false, error: { attempts, last, allOpen: skippedOpen > 0 && attempts.length === 0, deadlineExceeded } };
+}

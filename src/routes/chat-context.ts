@@ -1,0 +1,42 @@
+import type { Context } from "hono";
+import { endTime, startTime } from "hono/timing";
+import type { AppEnv } from "../hono-env";
+import type { ChatContext, ResponseMeta } from "../pipeline/chat-pipeline";
+import { isolateBreakerGate } from "../routing/breaker-gate";
+import type { RequestHints } from "../validate/request-hints";
+
+/** Times one stage for Server-Timing (stage names are the request path's steps). */
+export async function stage<T>(c: Context<AppEnv>, name: string, run: () => Promise<T> | T): Promise<T> {
+  startTime(c, name);
+  try {
+    return await run();
+  } finally {
+    endTime(c, name);
+  }
+}
+
+export function chatContext(c: Context<AppEnv>, hints: RequestHints): ChatContext {
+  return {
+    env: c.env,
+    waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    tenant: c.var.tenant,
+    hints,
+    ledger: c.var.ledger,
+    simFaultHeader: c.req.header("x-tollgate-sim-fault"),
+    breaker: isolateBreakerGate(c.env, (promise) => c.executionCtx.waitUntil(promise)),
+    stage: (name, run) => stage(c, name, run),
+  };
+}
+
+/** The x-tollgate-* response headers, from what the pipeline decided. */
+export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
+  c.header("x-tollgate-cache", meta.cache);
+  c.header("x-tollgate-tier", meta.tier);
+  c.header("x-tollgate-model", meta.model);
+  c.header("x-tollgate-provider", meta.provider);
+  c.header("x-tollgate-cost-usd", meta.costUsd.toFixed(8));
+  c.header("x-tollgate-saved-usd", meta.savedUsd.toFixed(8));
+  if (meta.budgetRemainingUsd !== undefined) c.header("x-tollgate-budget-remaining-usd", meta.budgetRemainingUsd.toFixed(6));
+  if (meta.degraded) c.header("x-tollgate-degraded", meta.degraded);
+  if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
+}

@@ -1,0 +1,50 @@
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { GatewayError } from "../errors";
+import type { AppEnv } from "../hono-env";
+import { runChat } from "../pipeline/chat-pipeline";
+import { ChatRequestSchema } from "../validate/chat-request";
+import { parseJsonBody } from "../validate/parse-json-body";
+import { parseHints } from "../validate/request-hints";
+import { chatContext, setMetaHeaders, stage } from "./chat-context";
+
+export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c) => {
+  const req = await stage(c, "validate", () => parseJsonBody(c, ChatRequestSchema));
+  const hints = parseHints((name) => c.req.header(name));
+  const outcome = await runChat(chatContext(c, hints), req);
+  setMetaHeaders(c, outcome.meta);
+  if (outcome.kind === "completion") return c.json(outcome.completion);
+
+  const includeUsage = req.stream_options?.include_usage === true;
+  return streamSSE(c, async (sse) => {
+    const { chunks } = outcome;
+    sse.onAbort(() => void chunks.return());
+    let last: { id: string; created: number; model: string } | undefined;
+    try {
+      for await (const chunk of chunks) {
+        last = chunk;
+        await sse.writeSSE({ data: JSON.stringify(includeUsage ? { ...chunk, usage: null } : chunk) });
+      }
+    } catch (error) {
+      // After the first byte there is no falling back: end with an error event the SDKs understand.
+      const failure = new GatewayError(502, "upstream_error", `Upstream stream failed: ${error instanceof Error ? error.message : String(error)}`);
+      await sse.writeSSE({ data: JSON.stringify(failure.toBody()) });
+      return;
+    }
+    if (includeUsage && last) {
+      await outcome.done;
+      const usage = c.var.ledger.event;
+      await sse.writeSSE({
+        data: JSON.stringify({
+          id: last.id,
+          object: "chat.completion.chunk",
+          created: last.created,
+          model: last.model,
+          choices: [],
+          usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+        }),
+      });
+    }
+    await sse.writeSSE({ data: "[DONE]" });
+  });
+});

@@ -1,0 +1,97 @@
+import { type CatalogModel, findModel, type Tier, TIERS } from "../config/model-catalog";
+import type { TenantPolicy } from "../config/tenant-policy";
+import { GatewayError } from "../errors";
+import type { RequestHints } from "../validate/request-hints";
+
+export interface RoutePlan {
+  tier: Tier;
+  /** Ordered candidates: the first is preferred, the rest are fallbacks. */
+  chain: CatalogModel[];
+  /** Why this tier: recorded in the ledger. */
+  reason: string;
+  auto: boolean;
+}
+
+export interface TierSuggestion {
+  tier: Tier;
+  reason: string;
+}
+
+export interface PlanInput {
+  model: string;
+  policy: TenantPolicy;
+  hints: RequestHints;
+  catalog: readonly CatalogModel[];
+  /** Complexity and learned-router signals, consulted only for `auto` with no explicit tier. */
+  suggest?: () => TierSuggestion | undefined;
+  /** The budget's cap when it is degrading. */
+  budgetCap?: Tier;
+}
+
+export const tierRank = (tier: Tier): number => TIERS.indexOf(tier);
+export const minTier = (a: Tier, b: Tier): Tier => (tierRank(a) <= tierRank(b) ? a : b);
+
+export function nextTier(tier: Tier): Tier | undefined {
+  return TIERS[tierRank(tier) + 1];
+}
+
+/** Models of a tier in catalog order; an empty tier borrows the nearest cheaper one, then dearer. */
+export function chainForTier(catalog: readonly CatalogModel[], tier: Tier): CatalogModel[] {
+  const order = [...TIERS].sort((a, b) => {
+    const da = tierRank(a) - tierRank(tier);
+    const db = tierRank(b) - tierRank(tier);
+    return (da <= 0 ? -da * 2 : da * 2 + 1) - (db <= 0 ? -db * 2 : db * 2 + 1);
+  });
+  for (const candidate of order) {
+    const models = catalog.filter((m) => m.tier === candidate);
+    if (models.length) return models;
+  }
+  return [];
+}
+
+function eligible(input: PlanInput): CatalogModel[] {
+  const sensitive = input.hints.sensitive === "sensitive" || input.policy.sensitive;
+  const allowed = input.policy.allowed_models;
+  return input.catalog.filter((m) => (!sensitive || m.private) && (!allowed || allowed.includes(m.id)));
+}
+
+function autoTier(input: PlanInput): TierSuggestion {
+  const task = input.hints.task;
+  if (input.hints.tier && input.hints.tier !== "auto") return { tier: input.hints.tier, reason: "header" };
+  const byTask = input.policy.task_tiers[task];
+  if (byTask && byTask !== "auto") return { tier: byTask, reason: `policy:task:${task}` };
+  if (input.policy.default_tier !== "auto") return { tier: input.policy.default_tier, reason: "policy:default" };
+  return input.suggest?.() ?? { tier: "balanced", reason: "default" };
+}
+
+export function planRoute(input: PlanInput): RoutePlan {
+  const models = eligible(input);
+  const sensitive = input.hints.sensitive === "sensitive" || input.policy.sensitive;
+  if (input.model !== "auto") {
+    const model = findModel(input.catalog, input.model);
+    if (!model) throw GatewayError.invalid(`Unknown model '${input.model.slice(0, 100)}'; GET /v1/models lists the catalog`, "model");
+    if (!models.includes(model)) {
+      const why = sensitive && !model.private ? "is not private and this request is marked sensitive" : "is not allowed for this tenant";
+      throw GatewayError.invalid(`Model '${model.id}' ${why}`, "model");
+    }
+    let tier = minTier(model.tier, input.policy.max_tier);
+    if (input.budgetCap) tier = minTier(tier, input.budgetCap);
+    if (tier === model.tier) {
+      const fallbacks = models.filter((m) => m.tier === model.tier && m !== model);
+      return { tier, chain: [model, ...fallbacks], reason: "explicit", auto: false };
+    }
+    return { tier, chain: chainForTier(models, tier), reason: input.budgetCap === tier ? "budget-cap" : "policy:max_tier", auto: false };
+  }
+  const suggestion = autoTier(input);
+  let tier = minTier(suggestion.tier, input.policy.max_tier);
+  let reason = suggestion.reason;
+  if (input.budgetCap && tierRank(input.budgetCap) < tierRank(tier)) {
+    tier = input.budgetCap;
+    reason = `${reason}+budget-cap`;
+  }
+  const chain = chainForTier(models, tier);
+  if (chain.length === 0) {
+    throw new GatewayError(503, "no_healthy_provider", sensitive ? "No private model is available for a sensitive request" : "No model is available for this tenant");
+  }
+  return { tier, chain, reason, auto: true };
+}
