@@ -14,7 +14,9 @@ const ToolResultBlock = z
     is_error: z.boolean().optional(),
   })
   .loose();
-const OtherBlock = z.object({ type: z.string().min(1).max(64) }).loose();
+// Known block types must match their schema; anything else (images, documents) passes through untouched.
+const KNOWN_BLOCKS = new Set(["text", "tool_use", "tool_result"]);
+const OtherBlock = z.object({ type: z.string().min(1).max(64).refine((t) => !KNOWN_BLOCKS.has(t), "malformed content block") }).loose();
 const Block = z.union([TextBlock, ToolUseBlock, ToolResultBlock, OtherBlock]);
 
 export const MessagesRequestSchema = z

@@ -14,10 +14,18 @@ const EmbeddingsRequestSchema = z
   .object({
     model: z.string().min(1).max(256),
     input: z.union([z.string().min(1).max(100_000), z.array(z.string().min(1).max(100_000)).min(1).max(2048)]),
-    encoding_format: z.enum(["float"]).optional(),
+    encoding_format: z.enum(["float", "base64"]).optional(),
     user: z.string().max(256).optional(),
   })
   .loose();
+
+/** OpenAI's base64 encoding: little-endian float32, which the official SDKs request by default. */
+function toBase64(vector: number[]): string {
+  const bytes = new Uint8Array(new Float32Array(vector).buffer);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
 
 export const embeddingsRoutes = new Hono<AppEnv>().post("/embeddings", async (c) => {
   const body = await stage(c, "validate", () => parseJsonBody(c, EmbeddingsRequestSchema));
@@ -52,7 +60,7 @@ export const embeddingsRoutes = new Hono<AppEnv>().post("/embeddings", async (c)
   c.header("x-tollgate-cost-usd", event.cost_usd.toFixed(8));
   return c.json({
     object: "list",
-    data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })),
+    data: vectors.map((vector, index) => ({ object: "embedding", index, embedding: body.encoding_format === "base64" ? toBase64(vector) : vector })),
     model: model.id,
     usage: { prompt_tokens: allTokens, total_tokens: allTokens },
   });

