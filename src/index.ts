@@ -1,5 +1,6 @@
 import { buildApp } from "./app";
 import { routeQueueBatch } from "./queue-router";
+import { runScheduled } from "./scheduled";
 
 export { LocalVectorStore } from "../durable-objects/local-vector-store";
 export { ProviderBreaker } from "../durable-objects/provider-breaker";
@@ -10,5 +11,5 @@ const app = buildApp();
 export default {
   fetch: app.fetch,
   queue: routeQueueBatch,
-  async scheduled() {},
+  scheduled: runScheduled,
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,23 @@
+/**
+ * Cron triggers (wrangler.toml [triggers]). Each job is independent; one failing must not stop the rest,
+ * so they run side by side and failures are logged, not thrown.
+ */
+type CronJob = (env: Env, now: Date) => Promise<unknown>;
+
+const EVERY_5_MIN = "*/5 * * * *";
+const DAILY = "17 0 * * *";
+
+const jobs: Record<string, CronJob[]> = {
+  [EVERY_5_MIN]: [],
+  [DAILY]: [],
+};
+
+export async function runScheduled(controller: ScheduledController, env: Env): Promise<void> {
+  const now = new Date(controller.scheduledTime);
+  // Unknown expressions (e.g. a manual trigger from /cdn-cgi/handler/scheduled) run everything.
+  const selected = jobs[controller.cron] ?? Object.values(jobs).flat();
+  const results = await Promise.allSettled(selected.map((job) => job(env, now)));
+  for (const result of results) {
+    if (result.status === "rejected") console.error(JSON.stringify({ level: "error", msg: "cron job failed", cron: controller.cron, error: String(result.reason) }));
+  }
+}
