@@ -73,9 +73,9 @@ async function embedAll(model, texts) {
     const batch = todo.slice(i, i + BATCH);
     const vectors = await model.embed(batch);
     batch.forEach((t, j) => cache.set(t, normalise(vectors[j])));
-    process.stderr.write(`\rembedded ${Math.min(i + BATCH, todo.length)}/${todo.length}`);
+    if (process.stderr.isTTY) process.stderr.write(`\rembedded ${Math.min(i + BATCH, todo.length)}/${todo.length}`);
   }
-  process.stderr.write("\n");
+  if (process.stderr.isTTY) process.stderr.write("\n");
   return cache;
 }
 
@@ -109,6 +109,13 @@ function lowestMeeting(curve, key, p) {
   return row ? row.threshold : null;
 }
 
+// When no threshold reaches the target, the most precise one is still worth showing.
+function mostPrecise(curve, key) {
+  let best = null;
+  for (const r of curve) if (r[key].precision !== null && (!best || r[key].precision > best[key].precision)) best = r;
+  return best?.threshold ?? null;
+}
+
 function reasonCounts(pairs) {
   const counts = { numbers: 0, entities: 0, negation: 0 };
   for (const p of pairs) if (p.reason) counts[p.reason]++;
@@ -133,6 +140,9 @@ function markdown(report) {
       (rec.guarded.at ? `, P ${fmt(rec.guarded.at.guarded.precision)} R ${fmt(rec.guarded.at.guarded.recall)} F1 ${fmt(rec.guarded.at.guarded.f1)}` : ""),
     `- unguarded: ${rec.unguarded.threshold ?? "not reached in 0.80-0.99"}` +
       (rec.unguarded.at ? `, P ${fmt(rec.unguarded.at.unguarded.precision)} R ${fmt(rec.unguarded.at.unguarded.recall)} F1 ${fmt(rec.unguarded.at.unguarded.f1)}` : ""),
+    ...(rec.fallback === null
+      ? []
+      : [`- target missed; most precise guarded threshold: ${rec.fallback.toFixed(2)} (see the curve)`]),
     `- other targets (guarded / unguarded): ` +
       report.otherTargets.map((o) => `P>=${o.target}: ${o.guarded ?? "n/a"} / ${o.unguarded ?? "n/a"}`).join("; "),
     "",
@@ -204,6 +214,8 @@ async function main() {
     recommended: {
       guarded: { threshold: guardedT, at: guardedT === null ? null : at(guardedT) },
       unguarded: { threshold: unguardedT, at: unguardedT === null ? null : at(unguardedT) },
+      // Reported only when the target is missed: the guarded curve's most precise threshold.
+      fallback: guardedT === null ? mostPrecise(curve, "guarded") : null,
     },
     otherTargets: EXTRA_TARGETS.map((t) => ({
       target: t,
@@ -224,16 +236,18 @@ async function main() {
   await fs.writeFile(`${base}.md`, markdown(report));
 
   const line = (label, row, key) =>
-    `  ${label.padEnd(10)} P ${fmt(row[key].precision)}  R ${fmt(row[key].recall)}  F1 ${fmt(row[key].f1)}  ` +
+    `  ${label.padEnd(10)} P ${fmt(row[key].precision)} (${row[key].tp}/${row[key].tp + row[key].fp})  ` +
+    `R ${fmt(row[key].recall)}  F1 ${fmt(row[key].f1)}  ` +
     `paraphrase R ${fmt(row.paraphraseRecall[key])}`;
   console.log(`model load ${Math.round(loadMs)} ms; embedded ${vectors.size} texts in ${(embedMs / 1000).toFixed(1)} s; guard ${fmt(guardMicros, 1)} us/pair`);
   for (const [label, t] of [["guarded", guardedT], ["unguarded", unguardedT]]) {
     console.log(`recommended threshold (${label}, lowest with P >= ${target}): ${t === null ? "none in 0.80-0.99" : t.toFixed(2)}`);
   }
-  const shown = guardedT ?? unguardedT;
+  const shown = guardedT ?? report.recommended.fallback;
   if (shown !== null) {
     const row = at(shown);
-    console.log(`at t = ${shown.toFixed(2)}:`);
+    const why = guardedT === null ? ` (target missed; most precise guarded threshold)` : "";
+    console.log(`at t = ${shown.toFixed(2)}${why}:`);
     console.log(line("guarded", row, "guarded"));
     console.log(line("unguarded", row, "unguarded"));
     const gain = (row.guarded.precision ?? 0) - (row.unguarded.precision ?? 0);
@@ -246,4 +260,10 @@ async function main() {
   console.log(`wrote ${path.relative(process.cwd(), base)}.{json,md}`);
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  // tfjs-wasm installs an uncaughtException hook that buries the message in its own source.
+  console.error(`eval-semantic: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
