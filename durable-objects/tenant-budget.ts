@@ -1,3 +1,204 @@
 import { DurableObject } from "cloudflare:workers";
+import { atLeast, crossedThresholds, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
+import type { AdmitInput, AdmitResult, AlertEvent, BudgetConfig, BudgetStatus, SettleInput } from "../src/budget/budget-types";
+import type { Budget } from "../src/config/budget-config";
+import { parseLimits } from "../src/config/tenant-policy";
 
-export class TenantBudget extends DurableObject<Env> {}
+const WINDOW_MS = 60_000;
+type SpendKey = { scope: string; period: Budget["period"]; period_key: string };
+type SpendRow = SpendKey & { spent: number; reserved: number };
+
+/**
+ * One per tenant. Every admission is decided and reserved in a single synchronous section over SQLite,
+ * so concurrent requests see each other's reservations: the budget cannot be overspent, however many
+ * Workers call at once. Settlement swaps a reservation for the actual cost; an alarm releases
+ * reservations whose worker never came back.
+ */
+export class TenantBudget extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private config: BudgetConfig | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), tenant_id TEXT NOT NULL, json TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS spend (scope TEXT NOT NULL, period TEXT NOT NULL, period_key TEXT NOT NULL,
+        spent REAL NOT NULL DEFAULT 0, reserved REAL NOT NULL DEFAULT 0, PRIMARY KEY (scope, period, period_key));
+      CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, amount REAL NOT NULL, tokens INTEGER NOT NULL,
+        keys_json TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations(expires_at);
+      CREATE TABLE IF NOT EXISTS rate_log (id TEXT PRIMARY KEY, at INTEGER NOT NULL, tokens INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS rate_log_at ON rate_log(at);
+      CREATE TABLE IF NOT EXISTS alerts_sent (scope TEXT NOT NULL, period TEXT NOT NULL, period_key TEXT NOT NULL,
+        kind TEXT NOT NULL, threshold REAL NOT NULL, PRIMARY KEY (scope, period, period_key, kind, threshold));
+    `);
+  }
+
+  /** Called by the admin API whenever budgets or limits change in D1. */
+  async configure(tenantId: string, config: BudgetConfig): Promise<void> {
+    this.sql.exec(`INSERT OR REPLACE INTO config (id, tenant_id, json) VALUES (1, ?, ?)`, tenantId, JSON.stringify(config));
+    this.config = config;
+  }
+
+  /** D1 is the source of truth: an object that was never told its config (or lost it) reads it. */
+  private async loadConfig(tenantId: string): Promise<BudgetConfig> {
+    if (this.config) return this.config;
+    const stored = this.sql.exec<{ json: string }>(`SELECT json FROM config WHERE id = 1`).toArray()[0];
+    if (stored) return (this.config = JSON.parse(stored.json) as BudgetConfig);
+    const [budgets, tenant] = await Promise.all([
+      this.env.DB.prepare("SELECT scope, period, limit_usd, alert_at, degrade_at, throttle_at FROM budgets WHERE tenant_id = ?").bind(tenantId).all<Budget>(),
+      this.env.DB.prepare("SELECT limits_json FROM tenants WHERE id = ?").bind(tenantId).first<{ limits_json: string }>(),
+    ]);
+    const config = { budgets: budgets.results, limits: parseLimits(tenant?.limits_json) };
+    await this.configure(tenantId, config);
+    return config;
+  }
+
+  private applicable(config: BudgetConfig, task: string, keyId: string): Budget[] {
+    return config.budgets.filter((b) => b.scope === "tenant" || b.scope === `task:${task}` || b.scope === `key:${keyId}`);
+  }
+
+  private spendRow(budget: Budget, now: number): SpendRow {
+    const key = periodKey(budget.period, now);
+    const row = this.sql.exec<SpendRow>(`SELECT * FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, budget.scope, budget.period, key).toArray()[0];
+    return row ?? { scope: budget.scope, period: budget.period, period_key: key, spent: 0, reserved: 0 };
+  }
+
+  private bump(key: SpendKey, spent: number, reserved: number): void {
+    this.sql.exec(
+      `INSERT INTO spend (scope, period, period_key, spent, reserved) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (scope, period, period_key) DO UPDATE SET spent = spent + excluded.spent, reserved = MAX(0, reserved + excluded.reserved)`,
+      key.scope, key.period, key.period_key, spent, reserved,
+    );
+  }
+
+  async admit(tenantId: string, input: AdmitInput): Promise<AdmitResult> {
+    const config = await this.loadConfig(tenantId);
+    // Everything below is synchronous: no other admit can interleave between the check and the reservation.
+    const now = input.now ?? Date.now();
+    const existing = this.sql.exec<{ amount: number }>(`SELECT amount FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
+    if (existing) return { decision: "allow", remainingUsd: null, reservedUsd: existing.amount, state: "ok" };
+
+    const budgets = this.applicable(config, input.task, input.keyId).map((budget) => ({ budget, row: this.spendRow(budget, now) }));
+    const state = worstState(budgets.map(({ budget, row }) => thresholdState(budget, row.spent + row.reserved, budget.limit_usd)));
+    const throttled = atLeast(state, "throttle");
+    const degraded = atLeast(state, "degrade");
+
+    // Throttling halves the limits that keep a tenant from burning what is left too fast.
+    const maxInFlight = throttled ? Math.max(1, Math.floor(config.limits.max_in_flight / 2)) : config.limits.max_in_flight;
+    const rpm = throttled ? Math.max(1, Math.floor(config.limits.rpm / 2)) : config.limits.rpm;
+    this.sql.exec(`DELETE FROM rate_log WHERE at <= ?`, now - WINDOW_MS);
+    const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations`).one().n;
+    const deny = (code: NonNullable<AdmitResult["code"]>, message: string, retryAfterS?: number): AdmitResult => ({ decision: "deny", code, message, retryAfterS, remainingUsd: null, reservedUsd: 0, state });
+    if (inFlight >= maxInFlight) return deny("concurrency_limited", `${inFlight} requests in flight (limit ${maxInFlight})`, 1);
+
+    const window = this.sql.exec<{ at: number; tokens: number }>(`SELECT at, tokens FROM rate_log`).toArray();
+    if (window.length >= rpm) {
+      const retry = retryAfterSeconds(window.map((w) => ({ at: w.at, weight: 1 })), WINDOW_MS, window.length - rpm + 1, now);
+      return deny("rate_limited", `Rate limit of ${rpm} requests per minute reached`, retry);
+    }
+    const usedTokens = window.reduce((sum, w) => sum + w.tokens, 0);
+    if (usedTokens + input.estimateTokens > config.limits.tpm) {
+      const retry = retryAfterSeconds(window.map((w) => ({ at: w.at, weight: w.tokens })), WINDOW_MS, usedTokens + input.estimateTokens - config.limits.tpm, now);
+      return deny("rate_limited", `Token rate limit of ${config.limits.tpm} per minute reached`, retry);
+    }
+
+    const amount = degraded ? input.degradedEstimateUsd : input.estimateUsd;
+    let remaining: number | null = null;
+    for (const { budget, row } of budgets) {
+      const left = budget.limit_usd - row.spent - row.reserved;
+      if (amount > left + 1e-12) {
+        const end = periodEnd(budget.period, now);
+        const retry = end === null ? undefined : Math.ceil((end - now) / 1000);
+        return { ...deny("budget_exceeded", `Budget ${budget.scope}/${budget.period} of $${budget.limit_usd} is exhausted ($${Math.max(0, left).toFixed(6)} left)`, retry), state: "exhausted" };
+      }
+      remaining = Math.min(remaining ?? Number.POSITIVE_INFINITY, left - amount);
+    }
+
+    const keys: SpendKey[] = budgets.map(({ row }) => ({ scope: row.scope, period: row.period, period_key: row.period_key }));
+    for (const key of keys) this.bump(key, 0, amount);
+    this.sql.exec(`INSERT INTO reservations (id, amount, tokens, keys_json, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      input.requestId, amount, input.estimateTokens, JSON.stringify(keys), now, now + input.holdMs);
+    this.sql.exec(`INSERT OR REPLACE INTO rate_log (id, at, tokens) VALUES (?, ?, ?)`, input.requestId, now, input.estimateTokens);
+    await this.scheduleAlarm(now + input.holdMs);
+    return { decision: throttled ? "throttle" : degraded ? "degrade" : "allow", remainingUsd: remaining, reservedUsd: amount, state };
+  }
+
+  /** Replaces the reservation with what the call really cost; TPM counts the real tokens from now on. */
+  async settle(tenantId: string, input: SettleInput): Promise<void> {
+    const config = await this.loadConfig(tenantId);
+    const now = input.now ?? Date.now();
+    const reservation = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
+    if (!reservation) return; // already settled or expired: settling twice must not bill twice
+    const keys = JSON.parse(reservation.keys_json) as SpendKey[];
+    for (const key of keys) this.bump(key, input.actualUsd, -reservation.amount);
+    this.sql.exec(`DELETE FROM reservations WHERE id = ?`, input.requestId);
+    this.sql.exec(`UPDATE rate_log SET tokens = ? WHERE id = ?`, input.actualTokens, input.requestId);
+    await this.raiseAlerts(tenantId, config, keys, now);
+  }
+
+  private async raiseAlerts(tenantId: string, config: BudgetConfig, keys: SpendKey[], now: number): Promise<void> {
+    const events: AlertEvent[] = [];
+    for (const key of keys) {
+      const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
+      if (!budget) continue;
+      const row = this.sql.exec<SpendRow>(`SELECT * FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).one();
+      const candidates: { kind: AlertEvent["kind"]; threshold: number; projected: number | null }[] = crossedThresholds(budget, row.spent, budget.limit_usd).map((threshold) => ({ kind: "threshold", threshold, projected: null }));
+      const projected = budget.period === "month" ? projectMonthEnd(row.spent, now) : null;
+      if (projected !== null && projected > budget.limit_usd) candidates.push({ kind: "velocity", threshold: 1, projected });
+      for (const c of candidates) {
+        const inserted = this.sql.exec(`INSERT OR IGNORE INTO alerts_sent (scope, period, period_key, kind, threshold) VALUES (?, ?, ?, ?, ?)`, key.scope, key.period, key.period_key, c.kind, c.threshold);
+        if (inserted.rowsWritten === 0) continue;
+        events.push({
+          type: "budget_alert", id: `${tenantId}:${key.scope}:${key.period}:${key.period_key}:${c.kind}:${c.threshold}`, tenant_id: tenantId, kind: c.kind,
+          scope: key.scope, period: key.period, period_key: key.period_key, threshold: c.threshold, spent_usd: row.spent, limit_usd: budget.limit_usd, projected_usd: c.projected, at: now,
+        });
+      }
+    }
+    if (events.length === 0) return;
+    try {
+      await this.env.ALERTS_QUEUE.sendBatch(events.map((body) => ({ body, contentType: "json" as const })));
+    } catch (error) {
+      // Forget that they were sent, so the next settlement raises them again.
+      for (const e of events) this.sql.exec(`DELETE FROM alerts_sent WHERE scope = ? AND period = ? AND period_key = ? AND kind = ? AND threshold = ?`, e.scope, e.period, e.period_key, e.kind, e.threshold);
+      console.error(JSON.stringify({ level: "error", msg: "alert enqueue failed", tenant: tenantId, error: String(error) }));
+    }
+  }
+
+  async status(tenantId: string, now = Date.now()): Promise<BudgetStatus[]> {
+    const config = await this.loadConfig(tenantId);
+    return config.budgets.map((budget) => {
+      const row = this.spendRow(budget, now);
+      const end = periodEnd(budget.period, now);
+      const status: BudgetStatus = {
+        scope: budget.scope, period: budget.period, period_key: row.period_key, limit_usd: budget.limit_usd,
+        spent_usd: row.spent, reserved_usd: row.reserved, remaining_usd: Math.max(0, budget.limit_usd - row.spent - row.reserved),
+        state: thresholdState(budget, row.spent + row.reserved, budget.limit_usd),
+        thresholds: { alert_at: budget.alert_at, degrade_at: budget.degrade_at, throttle_at: budget.throttle_at },
+        resets_at: end === null ? null : new Date(end).toISOString(),
+      };
+      if (budget.period === "month") status.projected_month_end_usd = projectMonthEnd(row.spent, now);
+      return status;
+    });
+  }
+
+  private async scheduleAlarm(expiresAt: number): Promise<void> {
+    // Never in the past: a reservation that is already stale is released within a second, not re-entrantly.
+    const at = Math.max(expiresAt, Date.now() + 1_000);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Releases reservations whose worker never settled them, then waits for the next one to expire. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const expired = this.sql.exec<{ id: string; amount: number; keys_json: string }>(`SELECT id, amount, keys_json FROM reservations WHERE expires_at <= ?`, now).toArray();
+    for (const reservation of expired) {
+      for (const key of JSON.parse(reservation.keys_json) as SpendKey[]) this.bump(key, 0, -reservation.amount);
+      this.sql.exec(`DELETE FROM reservations WHERE id = ?`, reservation.id);
+    }
+    const next = this.sql.exec<{ at: number | null }>(`SELECT MIN(expires_at) AS at FROM reservations`).one().at;
+    if (next !== null) await this.scheduleAlarm(next);
+  }
+}

@@ -12,6 +12,7 @@ export type ErrorCode =
   | "upstream_error"
   | "no_healthy_provider"
   | "deadline_exceeded"
+  | "budget_unavailable"
   | "internal_error";
 
 const TYPES: Record<ErrorCode, string> = {
@@ -26,6 +27,7 @@ const TYPES: Record<ErrorCode, string> = {
   upstream_error: "api_error",
   no_healthy_provider: "api_error",
   deadline_exceeded: "timeout_error",
+  budget_unavailable: "api_error",
   internal_error: "api_error",
 };
 

@@ -3,6 +3,7 @@ import { ulid } from "ulid";
 import { z } from "zod";
 import { generateApiKey, sha256Hex } from "../auth/key-hash";
 import { invalidateKeyHashes } from "../auth/key-store";
+import { pushBudgetConfig } from "../budget/budget-client";
 import { type Budget, BudgetListSchema } from "../config/budget-config";
 import { TenantLimitsSchema, TenantPolicySchema } from "../config/tenant-policy";
 import { GatewayError } from "../errors";
@@ -46,80 +47,75 @@ function budgetStatements(db: D1Database, tenantId: string, budgets: Budget[]): 
   ];
 }
 
-export interface TenantHooks {
-  /** Called after budgets or limits change, so the budget object sees the new config at once. */
-  onConfigChange?: (env: Env, tenantId: string) => Promise<void>;
+/** After a config change: cached key records carry the config, and the budget object holds its own copy. */
+async function changed(env: Env, tenantId: string): Promise<void> {
+  await invalidateTenantKeys(env, tenantId);
+  await pushBudgetConfig(env, tenantId);
 }
 
-export function adminTenantRoutes(hooks: TenantHooks = {}) {
-  const changed = async (env: Env, tenantId: string) => {
-    await invalidateTenantKeys(env, tenantId);
-    await hooks.onConfigChange?.(env, tenantId);
-  };
-  return new Hono<AppEnv>()
-    .post("/tenants", async (c) => {
-      const body = await parseJsonBody(c, CreateTenantSchema);
-      const id = `ten_${ulid()}`;
-      const policy = body.policy ?? TenantPolicySchema.parse({});
-      const limits = body.limits ?? TenantLimitsSchema.parse({});
-      const createdAt = Date.now();
-      await c.env.DB.batch([
-        c.env.DB.prepare("INSERT INTO tenants (id, name, policy_json, limits_json, created_at) VALUES (?, ?, ?, ?, ?)").bind(id, body.name, JSON.stringify(policy), JSON.stringify(limits), createdAt),
-        ...budgetStatements(c.env.DB, id, body.budgets ?? []),
-      ]);
-      await hooks.onConfigChange?.(c.env, id);
-      return c.json({ id, name: body.name, policy, limits, budgets: body.budgets ?? [], created_at: createdAt }, 201);
-    })
-    .get("/tenants/:id", async (c) => {
-      const row = await requireTenant(c.env.DB, c.req.param("id"));
-      const keys = await c.env.DB.prepare("SELECT id, key_prefix AS prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at").bind(row.id).all();
-      return c.json({
-        id: row.id,
-        name: row.name,
-        policy: JSON.parse(row.policy_json),
-        limits: JSON.parse(row.limits_json),
-        budgets: await tenantBudgets(c.env.DB, row.id),
-        keys: keys.results,
-        created_at: row.created_at,
-      });
-    })
-    .post("/tenants/:id/keys", async (c) => {
-      const tenant = await requireTenant(c.env.DB, c.req.param("id"));
-      const key = generateApiKey();
-      const id = `key_${ulid()}`;
-      await c.env.DB.prepare("INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(id, tenant.id, await sha256Hex(key), key.slice(0, 8), Date.now())
-        .run();
-      // The only time the plaintext exists outside the client: it is never stored or logged.
-      return c.json({ id, key, tenant_id: tenant.id, prefix: key.slice(0, 8) }, 201);
-    })
-    .delete("/keys/:id", async (c) => {
-      const row = await c.env.DB.prepare("SELECT key_hash, revoked_at FROM api_keys WHERE id = ?").bind(c.req.param("id")).first<{ key_hash: string; revoked_at: number | null }>();
-      if (!row) throw GatewayError.notFound("key");
-      const revokedAt = row.revoked_at ?? Date.now();
-      await c.env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(revokedAt, c.req.param("id")).run();
-      await invalidateKeyHashes(c.env, [row.key_hash]);
-      return c.json({ id: c.req.param("id"), revoked_at: revokedAt });
-    })
-    .put("/tenants/:id/policy", async (c) => {
-      const tenant = await requireTenant(c.env.DB, c.req.param("id"));
-      const policy = await parseJsonBody(c, TenantPolicySchema);
-      await c.env.DB.prepare("UPDATE tenants SET policy_json = ? WHERE id = ?").bind(JSON.stringify(policy), tenant.id).run();
-      await changed(c.env, tenant.id);
-      return c.json({ id: tenant.id, policy });
-    })
-    .put("/tenants/:id/limits", async (c) => {
-      const tenant = await requireTenant(c.env.DB, c.req.param("id"));
-      const limits = await parseJsonBody(c, TenantLimitsSchema);
-      await c.env.DB.prepare("UPDATE tenants SET limits_json = ? WHERE id = ?").bind(JSON.stringify(limits), tenant.id).run();
-      await changed(c.env, tenant.id);
-      return c.json({ id: tenant.id, limits });
-    })
-    .put("/tenants/:id/budgets", async (c) => {
-      const tenant = await requireTenant(c.env.DB, c.req.param("id"));
-      const budgets = await parseJsonBody(c, BudgetListSchema);
-      await c.env.DB.batch(budgetStatements(c.env.DB, tenant.id, budgets));
-      await changed(c.env, tenant.id);
-      return c.json({ id: tenant.id, budgets });
+export const adminTenantRoutes = new Hono<AppEnv>()
+  .post("/tenants", async (c) => {
+    const body = await parseJsonBody(c, CreateTenantSchema);
+    const id = `ten_${ulid()}`;
+    const policy = body.policy ?? TenantPolicySchema.parse({});
+    const limits = body.limits ?? TenantLimitsSchema.parse({});
+    const createdAt = Date.now();
+    await c.env.DB.batch([
+      c.env.DB.prepare("INSERT INTO tenants (id, name, policy_json, limits_json, created_at) VALUES (?, ?, ?, ?, ?)").bind(id, body.name, JSON.stringify(policy), JSON.stringify(limits), createdAt),
+      ...budgetStatements(c.env.DB, id, body.budgets ?? []),
+    ]);
+    await pushBudgetConfig(c.env, id);
+    return c.json({ id, name: body.name, policy, limits, budgets: body.budgets ?? [], created_at: createdAt }, 201);
+  })
+  .get("/tenants/:id", async (c) => {
+    const row = await requireTenant(c.env.DB, c.req.param("id"));
+    const keys = await c.env.DB.prepare("SELECT id, key_prefix AS prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at").bind(row.id).all();
+    return c.json({
+      id: row.id,
+      name: row.name,
+      policy: JSON.parse(row.policy_json),
+      limits: JSON.parse(row.limits_json),
+      budgets: await tenantBudgets(c.env.DB, row.id),
+      keys: keys.results,
+      created_at: row.created_at,
     });
-}
+  })
+  .post("/tenants/:id/keys", async (c) => {
+    const tenant = await requireTenant(c.env.DB, c.req.param("id"));
+    const key = generateApiKey();
+    const id = `key_${ulid()}`;
+    await c.env.DB.prepare("INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?, ?)")
+      .bind(id, tenant.id, await sha256Hex(key), key.slice(0, 8), Date.now())
+      .run();
+    // The only time the plaintext exists outside the client: it is never stored or logged.
+    return c.json({ id, key, tenant_id: tenant.id, prefix: key.slice(0, 8) }, 201);
+  })
+  .delete("/keys/:id", async (c) => {
+    const row = await c.env.DB.prepare("SELECT key_hash, revoked_at FROM api_keys WHERE id = ?").bind(c.req.param("id")).first<{ key_hash: string; revoked_at: number | null }>();
+    if (!row) throw GatewayError.notFound("key");
+    const revokedAt = row.revoked_at ?? Date.now();
+    await c.env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(revokedAt, c.req.param("id")).run();
+    await invalidateKeyHashes(c.env, [row.key_hash]);
+    return c.json({ id: c.req.param("id"), revoked_at: revokedAt });
+  })
+  .put("/tenants/:id/policy", async (c) => {
+    const tenant = await requireTenant(c.env.DB, c.req.param("id"));
+    const policy = await parseJsonBody(c, TenantPolicySchema);
+    await c.env.DB.prepare("UPDATE tenants SET policy_json = ? WHERE id = ?").bind(JSON.stringify(policy), tenant.id).run();
+    await changed(c.env, tenant.id);
+    return c.json({ id: tenant.id, policy });
+  })
+  .put("/tenants/:id/limits", async (c) => {
+    const tenant = await requireTenant(c.env.DB, c.req.param("id"));
+    const limits = await parseJsonBody(c, TenantLimitsSchema);
+    await c.env.DB.prepare("UPDATE tenants SET limits_json = ? WHERE id = ?").bind(JSON.stringify(limits), tenant.id).run();
+    await changed(c.env, tenant.id);
+    return c.json({ id: tenant.id, limits });
+  })
+  .put("/tenants/:id/budgets", async (c) => {
+    const tenant = await requireTenant(c.env.DB, c.req.param("id"));
+    const budgets = await parseJsonBody(c, BudgetListSchema);
+    await c.env.DB.batch(budgetStatements(c.env.DB, tenant.id, budgets));
+    await changed(c.env, tenant.id);
+    return c.json({ id: tenant.id, budgets });
+  });

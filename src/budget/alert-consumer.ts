@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { signWebhook } from "../auth/webhook-signature";
+import { parsePolicy } from "../config/tenant-policy";
+import type { AlertEvent } from "./budget-types";
+
+const AlertEventSchema = z.object({
+  type: z.literal("budget_alert"),
+  id: z.string(),
+  tenant_id: z.string(),
+  kind: z.enum(["threshold", "velocity"]),
+  scope: z.string(),
+  period: z.enum(["day", "month", "total"]),
+  period_key: z.string(),
+  threshold: z.number(),
+  spent_usd: z.number(),
+  limit_usd: z.number(),
+  projected_usd: z.number().nullable(),
+  at: z.number(),
+});
+
+const WEBHOOK_TIMEOUT_MS = 10_000;
+
+/** Exponential backoff in seconds for the queue's own retry: 5, 10, 20, 40, ... capped at 10 minutes. */
+export const alertRetryDelay = (attempts: number): number => Math.min(600, 5 * 2 ** Math.max(0, attempts - 1));
+
+async function record(env: Env, alert: AlertEvent): Promise<void> {
+  await env.DB.prepare(
+    `INSERT OR IGNORE INTO alerts (id, tenant_id, kind, scope, period, period_key, threshold, spent_usd, limit_usd, projected_usd, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+    .bind(alert.id, alert.tenant_id, alert.kind, alert.scope, alert.period, alert.period_key, alert.threshold, alert.spent_usd, alert.limit_usd, alert.projected_usd, alert.at)
+    .run();
+}
+
+async function deliver(env: Env, alert: AlertEvent, url: string, fetcher: typeof fetch): Promise<void> {
+  const body = JSON.stringify(alert);
+  const response = await fetcher(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-tollgate-signature": await signWebhook(env.WEBHOOK_SIGNING_SECRET, body), "x-tollgate-event": "budget_alert" },
+    body,
+    signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+  });
+  if (!response.ok) throw new Error(`webhook answered ${response.status}`);
+}
+
+/**
+ * Each alert is recorded in D1 first (so it is visible even if the webhook is down), then POSTed,
+ * signed, to the tenant's webhook. A failed delivery is retried by the queue with backoff; after
+ * max_retries it lands in the dead-letter queue.
+ */
+export async function consumeAlertBatch(batch: MessageBatch<unknown>, env: Env, fetcher: typeof fetch = fetch, allowUrl: (url: string) => boolean = () => true): Promise<void> {
+  for (const message of batch.messages) {
+    const parsed = AlertEventSchema.safeParse(message.body);
+    if (!parsed.success) {
+      console.error(JSON.stringify({ level: "error", msg: "invalid alert event", id: message.id }));
+      message.ack();
+      continue;
+    }
+    const alert = parsed.data;
+    try {
+      await record(env, alert);
+      const tenant = await env.DB.prepare("SELECT policy_json FROM tenants WHERE id = ?").bind(alert.tenant_id).first<{ policy_json: string }>();
+      const url = parsePolicy(tenant?.policy_json).alert_webhook;
+      if (url && allowUrl(url)) {
+        await deliver(env, alert, url, fetcher);
+        await env.DB.prepare("UPDATE alerts SET delivered_at = ?, delivery_attempts = ? WHERE id = ?").bind(Date.now(), message.attempts, alert.id).run();
+      }
+      message.ack();
+    } catch (error) {
+      await env.DB.prepare("UPDATE alerts SET delivery_attempts = ?, last_error = ? WHERE id = ?")
+        .bind(message.attempts, String(error).slice(0, 500), alert.id)
+        .run()
+        .catch(() => undefined);
+      message.retry({ delaySeconds: alertRetryDelay(message.attempts) });
+    }
+  }
+}

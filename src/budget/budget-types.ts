@@ -1,0 +1,72 @@
+import type { Budget } from "../config/budget-config";
+import type { TenantLimits } from "../config/tenant-policy";
+import type { Period, ThresholdState } from "./budget-math";
+
+export interface BudgetConfig {
+  budgets: Budget[];
+  limits: TenantLimits;
+}
+
+export interface AdmitInput {
+  requestId: string;
+  task: string;
+  keyId: string;
+  /** Worst-case cost at the planned model, and at the fast tier in case the budget is degrading. */
+  estimateUsd: number;
+  degradedEstimateUsd: number;
+  /** Prompt tokens plus the output allowance, for TPM. */
+  estimateTokens: number;
+  /** A reservation not settled by then (a worker died) is released by the alarm. */
+  holdMs: number;
+  now?: number;
+}
+
+export type AdmitDecision = "allow" | "degrade" | "throttle" | "deny";
+
+export interface AdmitResult {
+  decision: AdmitDecision;
+  code?: "budget_exceeded" | "rate_limited" | "concurrency_limited";
+  message?: string;
+  retryAfterS?: number;
+  /** The smallest remaining amount over the budgets that apply, after this reservation. */
+  remainingUsd: number | null;
+  reservedUsd: number;
+  state: ThresholdState;
+}
+
+export interface SettleInput {
+  requestId: string;
+  actualUsd: number;
+  actualTokens: number;
+  now?: number;
+}
+
+export interface BudgetStatus {
+  scope: string;
+  period: Period;
+  period_key: string;
+  limit_usd: number;
+  spent_usd: number;
+  reserved_usd: number;
+  remaining_usd: number;
+  state: ThresholdState;
+  thresholds: { alert_at: number; degrade_at: number; throttle_at: number };
+  resets_at: string | null;
+  projected_month_end_usd?: number | null;
+}
+
+/** What goes on the alerts queue; the consumer signs it and POSTs it to the tenant's webhook. */
+export interface AlertEvent {
+  type: "budget_alert";
+  id: string;
+  tenant_id: string;
+  kind: "threshold" | "velocity";
+  scope: string;
+  period: Period;
+  period_key: string;
+  threshold: number;
+  spent_usd: number;
+  limit_usd: number;
+  projected_usd: number | null;
+  at: number;
+}

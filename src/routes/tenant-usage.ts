@@ -1,0 +1,44 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { budgetStub } from "../budget/budget-client";
+import type { AppEnv } from "../hono-env";
+import { validate } from "../validate/parse-json-body";
+
+const GROUP_COLUMNS = {
+  task: "task",
+  model: "model",
+  tier: "tier",
+  day: "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
+} as const;
+
+const DateParam = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((value) => Date.parse(value));
+
+const UsageQuerySchema = z.object({
+  group_by: z.enum(["task", "model", "tier", "day"]).default("day"),
+  from: DateParam.optional(),
+  to: DateParam.optional(),
+});
+
+export const tenantUsageRoutes = new Hono<AppEnv>()
+  /** This tenant's spend from the ledger; the group column is picked from a fixed map, never from input. */
+  .get("/usage", async (c) => {
+    const query = validate(UsageQuerySchema, c.req.query());
+    const to = query.to ?? Date.now();
+    const from = query.from ?? to - 30 * 24 * 3600 * 1000;
+    const group = GROUP_COLUMNS[query.group_by];
+    const { results } = await c.env.DB.prepare(
+      `SELECT ${group} AS grp, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,
+              SUM(cost_usd) AS cost_usd, SUM(saved_usd) AS saved_usd,
+              SUM(CASE WHEN cache IN ('exact', 'semantic', 'stale') THEN 1 ELSE 0 END) AS cache_hits,
+              SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors
+         FROM ledger WHERE tenant_id = ? AND ts >= ? AND ts < ? GROUP BY grp ORDER BY grp`,
+    )
+      .bind(c.var.tenant.tenantId, from, to)
+      .all<Record<string, number | string | null>>();
+    const data = results.map(({ grp, ...rest }) => ({ [query.group_by]: grp, ...rest }));
+    return c.json({ object: "list", group_by: query.group_by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), data });
+  })
+  .get("/budget", async (c) => {
+    const budgets = await budgetStub(c.env, c.var.tenant.tenantId).status(c.var.tenant.tenantId);
+    return c.json({ object: "list", tenant_id: c.var.tenant.tenantId, limits: c.var.tenant.limits, data: budgets });
+  });
