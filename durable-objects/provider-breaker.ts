@@ -31,6 +31,8 @@ export interface BreakerSnapshot {
   retryAt: number | null;
 }
 
+type BreakerRow = { key: string; state: BreakerState; opened_at: number | null; consecutive: number; probes_ok: number };
+
 /**
  * One per provider:model. Holds the recent outcomes and the state machine
  * closed → open (trip) → half_open (after cooldown) → closed (probes succeed) or open (a probe fails).
@@ -43,33 +45,32 @@ export class ProviderBreaker extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS outcomes (at INTEGER NOT NULL, ok INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS breaker (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL, state TEXT NOT NULL,
-      opened_at INTEGER, consecutive INTEGER NOT NULL, probes_ok INTEGER NOT NULL, probes_out INTEGER NOT NULL)`);
+      opened_at INTEGER, consecutive INTEGER NOT NULL, probes_ok INTEGER NOT NULL)`);
   }
 
   private row(key: string) {
     const existing = this.sql
-      .exec<{ key: string; state: BreakerState; opened_at: number | null; consecutive: number; probes_ok: number; probes_out: number }>(`SELECT * FROM breaker WHERE id = 1`)
+      .exec<BreakerRow>(`SELECT * FROM breaker WHERE id = 1`)
       .toArray()[0];
     if (existing) return existing;
-    const fresh = { key, state: "closed" as BreakerState, opened_at: null, consecutive: 0, probes_ok: 0, probes_out: 0 };
+    const fresh: BreakerRow = { key, state: "closed", opened_at: null, consecutive: 0, probes_ok: 0 };
     this.save(fresh);
     return fresh;
   }
 
-  private save(row: { key: string; state: BreakerState; opened_at: number | null; consecutive: number; probes_ok: number; probes_out: number }): void {
+  private save(row: BreakerRow): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO breaker (id, key, state, opened_at, consecutive, probes_ok, probes_out) VALUES (1, ?, ?, ?, ?, ?, ?)`,
-      row.key, row.state, row.opened_at, row.consecutive, row.probes_ok, row.probes_out,
+      `INSERT OR REPLACE INTO breaker (id, key, state, opened_at, consecutive, probes_ok) VALUES (1, ?, ?, ?, ?, ?)`,
+      row.key, row.state, row.opened_at, row.consecutive, row.probes_ok,
     );
   }
 
-  private snapshotOf(row: ReturnType<ProviderBreaker["row"]>, now: number, config: BreakerConfig): BreakerSnapshot {
+  private snapshotOf(row: BreakerRow, now: number, config: BreakerConfig): BreakerSnapshot {
     this.sql.exec(`DELETE FROM outcomes WHERE at < ?`, now - config.windowMs);
     const stats = this.sql.exec<{ n: number; failed: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(1 - ok), 0) AS failed FROM outcomes`).one();
     if (row.state === "open" && row.opened_at !== null && now - row.opened_at >= config.cooldownMs) {
       row.state = "half_open";
       row.probes_ok = 0;
-      row.probes_out = 0;
       this.save(row);
     }
     return {
@@ -85,17 +86,6 @@ export class ProviderBreaker extends DurableObject<Env> {
 
   async snapshot(key: string, now = Date.now(), config = DEFAULT_BREAKER): Promise<BreakerSnapshot> {
     return this.snapshotOf(this.row(key), now, config);
-  }
-
-  /** Half-open admits a few probes at a time; everything else waits for their verdict. */
-  async tryProbe(key: string, now = Date.now(), config = DEFAULT_BREAKER): Promise<boolean> {
-    const row = this.row(key);
-    const snap = this.snapshotOf(row, now, config);
-    if (snap.state === "closed") return true;
-    if (snap.state === "open" || row.probes_out >= config.halfOpenProbes) return false;
-    row.probes_out++;
-    this.save(row);
-    return true;
   }
 
   async report(key: string, ok: boolean, now = Date.now(), config = DEFAULT_BREAKER): Promise<BreakerSnapshot> {
@@ -127,6 +117,6 @@ export class ProviderBreaker extends DurableObject<Env> {
 
   async reset(key: string): Promise<void> {
     this.sql.exec(`DELETE FROM outcomes`);
-    this.save({ key, state: "closed", opened_at: null, consecutive: 0, probes_ok: 0, probes_out: 0 });
+    this.save({ key, state: "closed", opened_at: null, consecutive: 0, probes_ok: 0 });
   }
 }

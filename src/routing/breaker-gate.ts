@@ -6,6 +6,8 @@ import type { BreakerGate } from "../providers/call-with-fallback";
 const FRESH_MS = 1_000;
 const view = new Map<string, { snapshot: BreakerSnapshot; fetchedAt: number }>();
 const refreshing = new Set<string>();
+/** Keys with a probe in flight from this isolate: a recovering provider gets one request at a time. */
+const probing = new Set<string>();
 
 export function breakerStub(env: Env, key: string) {
   return env.PROVIDER_BREAKER.get(env.PROVIDER_BREAKER.idFromName(key));
@@ -17,6 +19,7 @@ export function rememberSnapshot(snapshot: BreakerSnapshot, now = Date.now()): v
 
 export function forgetBreakerView(): void {
   view.clear();
+  probing.clear();
 }
 
 export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknown>) => void): BreakerGate {
@@ -36,11 +39,15 @@ export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknow
       const entry = view.get(key);
       const now = Date.now();
       if (!entry || now - entry.fetchedAt > FRESH_MS) refresh(key);
-      if (!entry || entry.snapshot.state !== "open") return false;
-      // Past the cooldown the breaker is half-open: let this request through as a probe.
-      return entry.snapshot.retryAt === null || now < entry.snapshot.retryAt;
+      if (!entry || entry.snapshot.state === "closed") return false;
+      const coolingDown = entry.snapshot.state === "open" && entry.snapshot.retryAt !== null && now < entry.snapshot.retryAt;
+      if (coolingDown || probing.has(key)) return true;
+      // Half-open (or past its cooldown): this request is the probe; the rest still skip it.
+      probing.add(key);
+      return false;
     },
     report(key, ok) {
+      probing.delete(key);
       waitUntil(
         breakerStub(env, key)
           .report(key, ok)

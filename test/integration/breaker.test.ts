@@ -1,0 +1,91 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_BREAKER } from "../../durable-objects/provider-breaker";
+import { backoffMs, callWithFallback } from "../../src/providers/call-with-fallback";
+import { DEFAULT_CATALOG } from "../../src/config/model-catalog";
+import { providerInstances } from "../../src/providers/provider-registry";
+
+let n = 0;
+const breaker = () => {
+  const key = `test-provider-${++n}:model`;
+  return { key, stub: env.PROVIDER_BREAKER.get(env.PROVIDER_BREAKER.idFromName(key)) };
+};
+
+describe("ProviderBreaker", () => {
+  it("opens after a run of consecutive failures, half-opens after the cooldown, closes after successful probes", async () => {
+    const { key, stub } = breaker();
+    const t0 = Date.UTC(2026, 10, 21, 12);
+    for (let i = 0; i < DEFAULT_BREAKER.consecutiveFailures - 1; i++) expect((await stub.report(key, false, t0 + i)).state).toBe("closed");
+    const opened = await stub.report(key, false, t0 + 10);
+    expect(opened).toMatchObject({ state: "open", openedAt: t0 + 10, retryAt: t0 + 10 + DEFAULT_BREAKER.cooldownMs });
+
+    expect((await stub.snapshot(key, t0 + 10 + DEFAULT_BREAKER.cooldownMs - 1)).state).toBe("open");
+    const later = t0 + 10 + DEFAULT_BREAKER.cooldownMs;
+    expect((await stub.snapshot(key, later)).state).toBe("half_open");
+    for (let i = 1; i < DEFAULT_BREAKER.halfOpenProbes; i++) expect((await stub.report(key, true, later + i)).state).toBe("half_open");
+    const closed = await stub.report(key, true, later + 100);
+    expect(closed).toMatchObject({ state: "closed", consecutiveFailures: 0, requests: 0 });
+  });
+
+  it("re-opens when a half-open probe fails", async () => {
+    const { key, stub } = breaker();
+    const t0 = Date.UTC(2026, 10, 21, 13);
+    for (let i = 0; i < DEFAULT_BREAKER.consecutiveFailures; i++) await stub.report(key, false, t0);
+    const probeAt = t0 + DEFAULT_BREAKER.cooldownMs;
+    expect((await stub.snapshot(key, probeAt)).state).toBe("half_open");
+    expect(await stub.report(key, false, probeAt + 1)).toMatchObject({ state: "open", openedAt: probeAt + 1 });
+  });
+
+  it("trips on the failure rate once the window holds enough requests", async () => {
+    const { key, stub } = breaker();
+    const t0 = Date.UTC(2026, 10, 21, 14);
+    // Alternating outcomes never make 5 failures in a row, but half of 10 requests failed.
+    let last = await stub.report(key, true, t0);
+    for (let i = 1; i < DEFAULT_BREAKER.minRequests; i++) last = await stub.report(key, i % 2 === 0, t0 + i);
+    expect(last.requests).toBe(DEFAULT_BREAKER.minRequests);
+    expect(last.state).toBe("open");
+  });
+});
+
+describe("retries and fallback", () => {
+  const chain = DEFAULT_CATALOG.filter((m) => m.tier === "fast" && m.provider.startsWith("sim-") && !m.private);
+  const req = { model: "sim/fast", messages: [{ role: "user" as const, content: "hi" }] };
+  const base = { chain, req, stream: false, ids: { id: "x", model: "sim/fast", created: 1 }, attemptTimeoutMs: 5_000, firstTokenTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxAttemptsPerModel: 3 };
+  const noBreaker = { isOpen: () => false, report: () => undefined };
+
+  it("backs off with full jitter, and never waits less than Retry-After", () => {
+    expect(backoffMs(0, undefined, () => 0.5)).toBe(50);
+    expect(backoffMs(3, undefined, () => 1)).toBe(800);
+    expect(backoffMs(10, undefined, () => 1)).toBe(2000);
+    expect(backoffMs(0, 1500, () => 0.1)).toBe(1500);
+    const samples = new Set(Array.from({ length: 20 }, () => backoffMs(2, undefined, Math.random)));
+    expect(samples.size).toBeGreaterThan(10);
+  });
+
+  it("retries retryable failures on the same model, honouring Retry-After, then falls back", async () => {
+    const waits: number[] = [];
+    const instances = providerInstances({ ...env, SIM_LATENCY_SCALE: "0" }, { simFaultHeader: "429;retry_after=2;provider=sim-a" });
+    const result = await callWithFallback({ ...base, instances, deadlineAt: Date.now() + 60_000, breaker: noBreaker, sleep: async (ms) => void waits.push(ms), random: () => 0 });
+    expect(result.ok && result.value.model.provider).toBe("sim-b");
+    expect(waits).toEqual([2000, 2000]);
+    const attempts = result.ok ? result.value.attempts : [];
+    expect(attempts.map((a) => [a.provider, a.status ?? null])).toEqual([["sim-a", 429], ["sim-a", 429], ["sim-a", 429], ["sim-b", null]]);
+  });
+
+  it("does not retry a non-retryable failure, and skips open breakers", async () => {
+    const instances = new Map(providerInstances(env));
+    const simA = instances.get("sim-a");
+    if (!simA) throw new Error("sim-a");
+    let calls = 0;
+    instances.set("sim-a", { ...simA, fetch: async () => { calls++; return new Response("bad key", { status: 401 }); } });
+    const reported: [string, boolean][] = [];
+    const tracking = { isOpen: () => false, report: (key: string, ok: boolean) => void reported.push([key, ok]) };
+    const result = await callWithFallback({ ...base, instances, deadlineAt: Date.now() + 60_000, breaker: tracking, sleep: async () => undefined });
+    expect(calls).toBe(1);
+    expect(result.ok && result.value.model.provider).toBe("sim-b");
+    expect(reported).toEqual([["sim-a:fast", false], ["sim-b:fast", true]]);
+
+    const allOpen = await callWithFallback({ ...base, instances: providerInstances(env), deadlineAt: Date.now() + 60_000, breaker: { isOpen: () => true, report: () => undefined } });
+    expect(!allOpen.ok && allOpen.error.allOpen).toBe(true);
+  });
+});
