@@ -2,6 +2,7 @@ import { buildApp } from "./app";
 import { routeQueueBatch } from "./queue-router";
 import { runScheduled } from "./scheduled";
 
+export { IdempotencyStore } from "../durable-objects/idempotency-store";
 export { LocalVectorStore } from "../durable-objects/local-vector-store";
 export { ProviderBreaker } from "../durable-objects/provider-breaker";
 export { TenantBudget } from "../durable-objects/tenant-budget";
