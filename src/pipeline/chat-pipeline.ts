@@ -1,3 +1,6 @@
+import { completionChunks, replayChunks } from "../cache/cached-stream";
+import { type CacheHit, ChatCache } from "../cache/chat-cache";
+import type { SemanticStatus } from "../cache/semantic-cache";
 import { type CatalogModel, priceUsd, type Tier } from "../config/model-catalog";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
@@ -6,7 +9,7 @@ import type { RequestLedger } from "../ledger/request-ledger";
 import { type BreakerGate, callWithFallback, type ChainFailure } from "../providers/call-with-fallback";
 import { availableCatalog, providerInstances } from "../providers/provider-registry";
 import type { ChatChunk, ChatCompletion, Usage } from "../providers/provider-types";
-import { planRoute } from "../routing/route-plan";
+import { planRoute, type RoutePlan } from "../routing/route-plan";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import type { ChatRequest } from "../validate/chat-request";
 import type { RequestHints } from "../validate/request-hints";
@@ -29,6 +32,8 @@ export interface ResponseMeta {
   model: string;
   provider: string;
   cache: CacheStatus;
+  /** What the semantic lookup did (x-tollgate-semantic), when it was consulted. */
+  semantic?: SemanticStatus;
   costUsd: number;
   savedUsd: number;
   degraded?: string;
@@ -62,20 +67,53 @@ export function streamUsage(req: ChatRequest, summary: StreamSummary): Usage {
 
 /**
  * POST /v1/chat/completions, /v1/messages and jobs all come through here. Read it top to bottom:
- * route → call (with retries and fallback) → meter → respond. Each stage is one call.
+ * route → cache → call (with retries and fallback) → meter → respond. Each stage is one call.
  */
 export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatOutcome> {
   const { env, hints, tenant, ledger } = ctx;
   const event = ledger.event;
-  const stream = req.stream === true;
   event.task = hints.task;
-  event.stream = stream;
+  event.stream = req.stream === true;
 
+  // Routing comes first because the cache key names the resolved tier (what `auto` will be served at).
   const catalog = availableCatalog(env);
   const plan = await ctx.stage("route", () => planRoute({ model: req.model, policy: tenant.policy, hints, catalog }));
   event.tier = plan.tier;
   event.route_reason = plan.reason;
 
+  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.tier }));
+  if (cache.hit) return serveCached(ctx, req, plan, cache.hit, cache.semantic);
+
+  // admit: the budget step goes here, after the cache (hits cost nothing) and before any provider call.
+
+  try {
+    return await callProviders(ctx, req, plan, cache);
+  } catch (error) {
+    cache.abandon();
+    throw error;
+  }
+}
+
+/** A cache hit: $0, with what the call would have cost recorded as saved. */
+function serveCached(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, hit: CacheHit, semantic: SemanticStatus | undefined): ChatOutcome {
+  const { entry } = hit;
+  const event = ctx.ledger.event;
+  Object.assign(event, { cache: hit.kind, model: entry.model, provider: entry.provider, cost_usd: 0, saved_usd: entry.cost_usd, attempts: 0 });
+  event.detail = { ...event.detail, cache: { source_request: entry.request_id, score: hit.score ?? null, joined: hit.joined ?? false } };
+  const meta: ResponseMeta = { tier: plan.tier, model: entry.model, provider: entry.provider, cache: hit.kind, semantic, costUsd: 0, savedUsd: entry.cost_usd };
+  const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
+  const completion: ChatCompletion = { ...entry.completion, ...ids };
+  if (req.stream !== true) return { kind: "completion", completion, meta };
+  const choice = completion.choices[0];
+  const summary: StreamSummary = { text: choice?.message.content ?? "", usage: completion.usage, finish: choice?.finish_reason ?? null, endedAt: Date.now() };
+  event.ttfb_ms = ctx.ledger.elapsedMs();
+  return { kind: "stream", chunks: replayChunks(completionChunks(completion, ids)), meta, done: Promise.resolve(summary) };
+}
+
+async function callProviders(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, cache: ChatCache): Promise<ChatOutcome> {
+  const { env, hints, tenant, ledger } = ctx;
+  const event = ledger.event;
+  const stream = req.stream === true;
   const deadlineMs = hints.deadlineMs ?? tenant.policy.deadline_ms ?? DEFAULT_DEADLINE_MS;
   const deadlineAt = Date.now() + deadlineMs;
   const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
@@ -96,21 +134,23 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   );
   const attempts = result.ok ? result.value.attempts : result.error.attempts;
   event.attempts = attempts.length;
-  event.detail = { attempts };
+  event.detail = { ...event.detail, attempts };
   if (!result.ok) throw chainError(result.error);
 
   const { model } = result.value;
   event.model = model.id;
   event.provider = model.provider;
-  event.cache = hints.cache === "no-store" ? "bypass" : "miss";
-  const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: event.cache, costUsd: 0, savedUsd: 0 };
+  event.cache = cache.status;
+  const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: event.cache, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
   if (attempts.length > 1) meta.degraded = "fallback";
   event.degraded = meta.degraded ?? null;
+  const served = { model, tier: plan.tier, requestId: event.request_id };
 
   if (result.value.completion) {
     const completion = result.value.completion;
     settleUsage(event, model, completion.usage);
     meta.costUsd = event.cost_usd;
+    cache.store(completion, served);
     return { kind: "completion", completion, meta };
   }
 
@@ -119,20 +159,21 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   const done = new Promise<StreamSummary>((resolve) => {
     resolveDone = resolve;
   });
-  const chunks = meterStream(started, (summary) => {
-    settleUsage(event, model, streamUsage(req, summary));
+  const metered = meterStream(started, (summary) => {
+    const usage = streamUsage(req, summary);
+    settleUsage(event, model, usage);
     event.ttfb_ms = summary.firstChunkAt ? Math.max(0, summary.firstChunkAt - event.ts) : null;
     event.latency_ms = Math.max(1, summary.endedAt - event.ts);
     if (summary.error) {
       event.status = 502;
       event.error_code = "upstream_error";
     }
-    resolveDone(summary);
+    resolveDone({ ...summary, usage });
   });
   ledger.until(done);
   // Streams are priced before the first byte from the estimate; the header cannot wait for the end.
   meta.costUsd = priceUsd(model, countPromptTokens(req), 0);
-  return { kind: "stream", chunks, meta, done };
+  return { kind: "stream", chunks: cache.recordStream(metered, done, served, ids), meta, done };
 }
 
 function settleUsage(event: RequestLedger["event"], model: CatalogModel, usage: Usage): void {

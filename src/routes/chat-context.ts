@@ -31,6 +31,7 @@ export function chatContext(c: Context<AppEnv>, hints: RequestHints): ChatContex
 /** The x-tollgate-* response headers, from what the pipeline decided. */
 export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   c.header("x-tollgate-cache", meta.cache);
+  if (meta.semantic) c.header("x-tollgate-semantic", meta.semantic);
   c.header("x-tollgate-tier", meta.tier);
   c.header("x-tollgate-model", meta.model);
   c.header("x-tollgate-provider", meta.provider);

@@ -32,8 +32,8 @@ export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c)
       return;
     }
     if (includeUsage && last) {
-      await outcome.done;
-      const usage = c.var.ledger.event;
+      // The answer's own token counts: for a cache hit they are the cached answer's, though nothing was billed.
+      const { usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } } = await outcome.done;
       await sse.writeSSE({
         data: JSON.stringify({
           id: last.id,

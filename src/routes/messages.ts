@@ -31,8 +31,7 @@ export const messagesRoutes = new Hono<AppEnv>().post("/messages", async (c) => 
       await send([{ event: "error", data: { type: "error", error: { type: "api_error", message } } }]);
       return;
     }
-    await outcome.done;
-    const event = c.var.ledger.event;
-    await send(writer.end({ prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.prompt_tokens + event.completion_tokens }));
+    const { usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } } = await outcome.done;
+    await send(writer.end(usage));
   });
 });

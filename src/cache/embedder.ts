@@ -1,0 +1,69 @@
+import type { CatalogModel } from "../config/model-catalog";
+import { findModel } from "../config/model-catalog";
+import type { TenantPolicy } from "../config/tenant-policy";
+import { availableCatalog, type ProviderInstance, providerInstances } from "../providers/provider-registry";
+import type { ProviderFailure, Result } from "../providers/provider-types";
+import { embedWithCache } from "./embedding-cache";
+import { DEFAULT_THRESHOLDS, UNCALIBRATED_THRESHOLD } from "./semantic-thresholds";
+
+/** Turns a question into a vector. Every implementation goes through the KV embedding cache. */
+export interface Embedder {
+  /** The catalog id of the embedding model, e.g. "local/use-lite". */
+  readonly id: string;
+  /** The cosine a match needs when the tenant's policy sets none: calibrated per embedder. */
+  readonly defaultThreshold: number;
+  /** Self-hosted or Workers AI: may see the text of sensitive requests. */
+  readonly private: boolean;
+  embed(text: string, signal: AbortSignal): Promise<Result<number[], ProviderFailure>>;
+}
+
+/** Any catalog embedding model behind its provider adapter: Workers AI, OpenAI-compatible or the local server. */
+class ProviderEmbedder implements Embedder {
+  readonly id: string;
+  readonly defaultThreshold: number;
+  readonly private: boolean;
+
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly instance: ProviderInstance,
+    private readonly model: CatalogModel,
+  ) {
+    this.id = model.id;
+    this.defaultThreshold = DEFAULT_THRESHOLDS[model.id] ?? UNCALIBRATED_THRESHOLD;
+    this.private = model.private;
+  }
+
+  async embed(text: string, signal: AbortSignal): Promise<Result<number[], ProviderFailure>> {
+    const result = await embedWithCache(this.kv, this.instance, this.model, [text], signal);
+    if (!result.ok) return result;
+    const vector = result.value.vectors[0];
+    if (!vector?.length) return { ok: false, error: { kind: "malformed", retryable: false, message: `${this.id}: empty embedding` } };
+    return { ok: true, value: vector };
+  }
+}
+
+function embedderFor(env: Env, id: string): Embedder | undefined {
+  const model = findModel(availableCatalog(env), id);
+  if (!model || model.kind !== "embedding") return undefined;
+  const instance = providerInstances(env).get(model.provider);
+  return instance ? new ProviderEmbedder(env.CACHE_KV, instance, model) : undefined;
+}
+
+/** Workers AI (production): `@cf/baai/bge-base-en-v1.5` unless the policy names another model. */
+export const workersAiEmbedder = (env: Env, id = "workers-ai/bge-base-en-v1.5") => embedderFor(env, id);
+/** Any OpenAI-compatible /v1/embeddings endpoint configured as the `openai` provider. */
+export const openAiCompatibleEmbedder = (env: Env, id = "openai/text-embedding-3-small") => embedderFor(env, id);
+/** The local USE-lite server that `npm start` launches (EMBEDDER_URL). */
+export const localEmbedder = (env: Env) => embedderFor(env, "local/use-lite");
+
+/**
+ * The tenant's embedder, or undefined when none is configured (semantic lookup is then skipped).
+ * Without a policy choice: the local server when there is one, else Workers AI. An OpenAI-compatible
+ * endpoint is used only when a policy names it, since it sends every question to a third party.
+ * Sensitive requests only ever go to a private embedder, like their chat calls.
+ */
+export function selectEmbedder(env: Env, policy: TenantPolicy, sensitive: boolean): Embedder | undefined {
+  const chosen = policy.cache.embedding_model;
+  const embedder = chosen ? embedderFor(env, chosen) : (localEmbedder(env) ?? workersAiEmbedder(env));
+  return embedder && (!sensitive || embedder.private) ? embedder : undefined;
+}

@@ -1,0 +1,83 @@
+import { z } from "zod";
+import type { ChatCompletion } from "../providers/provider-types";
+
+// Entries outlive their freshness by this much so that, when every provider is down, a stale answer
+// is still there to serve (see lookupStale). Fresh lookups ignore them after fresh_until.
+export const STALE_WINDOW_S = 24 * 3600;
+// KV's own floor for expirationTtl.
+export const MIN_TTL_S = 60;
+
+const UsageSchema = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() });
+
+// The cached completion is re-read from KV, which is an edge like any other: parse, don't trust.
+const CompletionShape = z
+  .object({
+    id: z.string(),
+    object: z.literal("chat.completion"),
+    created: z.number(),
+    model: z.string(),
+    choices: z.array(
+      z
+        .object({
+          index: z.number(),
+          message: z.object({ role: z.literal("assistant"), content: z.string().nullable() }).loose(),
+          finish_reason: z.enum(["stop", "length", "tool_calls", "content_filter"]).nullable(),
+        })
+        .loose(),
+    ),
+    usage: UsageSchema,
+  })
+  .loose();
+const CompletionSchema = z.custom<ChatCompletion>((value) => CompletionShape.safeParse(value).success);
+
+export const CacheEntrySchema = z.object({
+  v: z.literal(1),
+  tenant_id: z.string(),
+  completion: CompletionSchema,
+  /** The last user turn it answered: the near-miss guard compares against it on a semantic match. */
+  question: z.string().nullable(),
+  model: z.string(),
+  provider: z.string(),
+  tier: z.string(),
+  /** What producing it cost: a hit saves exactly this. */
+  cost_usd: z.number().nonnegative(),
+  created_at: z.number(),
+  fresh_until: z.number(),
+  request_id: z.string(),
+});
+export type CacheEntry = z.infer<typeof CacheEntrySchema>;
+
+/** Small facts kept in KV metadata, readable by a list() without fetching values (audits, purges). */
+export interface EntryMetadata {
+  model: string;
+  cost_usd: number;
+  fresh_until: number;
+}
+
+// The tenant is in the clear so one tenant's entries can be listed or purged by prefix; the hash
+// already covers it too.
+export const entryKey = (tenantId: string, key: string): string => `xc:${tenantId}:${key}`;
+
+async function read(kv: KVNamespace, tenantId: string, key: string): Promise<CacheEntry | undefined> {
+  const raw = await kv.get(entryKey(tenantId, key), "json").catch(() => null);
+  const parsed = CacheEntrySchema.safeParse(raw);
+  // A tenant mismatch cannot happen through the key, but an entry is never served across tenants.
+  if (!parsed.success || parsed.data.tenant_id !== tenantId) return undefined;
+  return parsed.data;
+}
+
+/** A fresh entry, or nothing. */
+export async function lookupExact(kv: KVNamespace, tenantId: string, key: string, now = Date.now()): Promise<CacheEntry | undefined> {
+  const entry = await read(kv, tenantId, key);
+  return entry && entry.fresh_until > now ? entry : undefined;
+}
+
+/** Any entry still in KV, fresh or not: the last resort when no provider can answer. */
+export function lookupStale(kv: KVNamespace, tenantId: string, key: string): Promise<CacheEntry | undefined> {
+  return read(kv, tenantId, key);
+}
+
+export async function storeExact(kv: KVNamespace, key: string, entry: CacheEntry, ttlS: number): Promise<void> {
+  const metadata: EntryMetadata = { model: entry.model, cost_usd: entry.cost_usd, fresh_until: entry.fresh_until };
+  await kv.put(entryKey(entry.tenant_id, key), JSON.stringify(entry), { expirationTtl: Math.max(MIN_TTL_S, ttlS) + STALE_WINDOW_S, metadata });
+}
