@@ -2,7 +2,9 @@
 //   { name, description, run(ctx) -> result, toMarkdown(result) -> string }
 // and is added here; `npm run bench -- --only <name>` selects by name. A result may carry
 // `failures: string[]`: the report is still written, but the run exits non-zero.
+import cacheExact from "./cache-exact.mjs";
+import cacheReplay from "./cache-replay.mjs";
 import faults from "./faults.mjs";
 import overhead from "./overhead.mjs";
 
-export const scenarios = [overhead, faults];
+export const scenarios = [overhead, faults, cacheExact, cacheReplay];

@@ -86,6 +86,7 @@ export class ChatCache {
     const cache = new ChatCache(ctx, req, identity, rules, key, question, embedder);
     await cache.lookup();
     if (!cache.hit && rules.write) cache.leader = flights.lead(key);
+    if (cache.hit?.kind === "semantic" && rules.write) cache.alias(cache.hit.entry);
     return cache;
   }
 
@@ -144,7 +145,7 @@ export class ChatCache {
       fresh_until: now + this.rules.ttlS * 1000,
       request_id: served.requestId,
     };
-    const exactWrite = storeExact(this.ctx.env.CACHE_KV, this.key, entry, this.rules.ttlS);
+    const exactWrite = storeExact(this.ctx.env.CACHE_KV, this.key, entry, now);
     const writes = Promise.allSettled([exactWrite, this.storeVector(entry)]).then((results) => {
       for (const r of results) if (r.status === "rejected") console.error(JSON.stringify({ level: "warn", msg: "cache write failed", error: String(r.reason) }));
     });
@@ -152,6 +153,16 @@ export class ChatCache {
     this.ctx.waitUntil(writes);
     // The ledger row is written after the cache entry, so "the row exists" means "the entry exists".
     this.ctx.ledger.until(writes);
+  }
+
+  // A paraphrase that hit is also written under its own exact key, so its next repeat is an exact hit
+  // with no embedding call. It keeps the source's freshness: an alias never outlives what it copies.
+  private alias(entry: CacheEntry): void {
+    const write = storeExact(this.ctx.env.CACHE_KV, this.key, entry).catch((error: unknown) => {
+      console.error(JSON.stringify({ level: "warn", msg: "cache alias write failed", error: String(error) }));
+    });
+    this.ctx.waitUntil(write);
+    this.ctx.ledger.until(write);
   }
 
   /** Passes a provider stream through and caches what it delivered, if it finished. */
@@ -197,7 +208,7 @@ export class ChatCache {
 
   private async storeVector(entry: CacheEntry): Promise<void> {
     if (!this.rules.writeSemantic || !this.question || !this.embedder) return;
-    const vector = this.vector ?? (await embedQuestion(this.embedder, this.question)).vector;
+    const vector = this.vector ?? (await embedQuestion(this.embedder, this.ctx.tenant.tenantId, this.question)).vector;
     if (!vector) return;
     const scope = await this.scope(this.embedder);
     await vectorStore(this.ctx.env).upsert(this.ctx.tenant.tenantId, [{ id: this.key, values: vector, scope, expiresAt: entry.fresh_until }]);

@@ -14,7 +14,8 @@ export interface Embedder {
   readonly defaultThreshold: number;
   /** Self-hosted or Workers AI: may see the text of sensitive requests. */
   readonly private: boolean;
-  embed(text: string, signal: AbortSignal): Promise<Result<number[], ProviderFailure>>;
+  /** `scope` keeps the cached vector apart from other scopes' (one per tenant for chat questions). */
+  embed(text: string, signal: AbortSignal, scope?: string): Promise<Result<number[], ProviderFailure>>;
 }
 
 /** Any catalog embedding model behind its provider adapter: Workers AI, OpenAI-compatible or the local server. */
@@ -33,8 +34,8 @@ class ProviderEmbedder implements Embedder {
     this.private = model.private;
   }
 
-  async embed(text: string, signal: AbortSignal): Promise<Result<number[], ProviderFailure>> {
-    const result = await embedWithCache(this.kv, this.instance, this.model, [text], signal);
+  async embed(text: string, signal: AbortSignal, scope?: string): Promise<Result<number[], ProviderFailure>> {
+    const result = await embedWithCache(this.kv, this.instance, this.model, [text], signal, scope);
     if (!result.ok) return result;
     const vector = result.value.vectors[0];
     if (!vector?.length) return { ok: false, error: { kind: "malformed", retryable: false, message: `${this.id}: empty embedding` } };

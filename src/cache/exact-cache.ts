@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ChatCompletion } from "../providers/provider-types";
+import { HotEntries } from "./hot-entries";
 
 // Entries outlive their freshness by this much so that, when every provider is down, a stale answer
 // is still there to serve (see lookupStale). Fresh lookups ignore them after fresh_until.
@@ -58,12 +59,31 @@ export interface EntryMetadata {
 // already covers it too.
 export const entryKey = (tenantId: string, key: string): string => `xc:${tenantId}:${key}`;
 
-async function read(kv: KVNamespace, tenantId: string, key: string): Promise<CacheEntry | undefined> {
-  const raw = await kv.get(entryKey(tenantId, key), "json").catch(() => null);
+// 8 MiB of answers per isolate: a few thousand typical entries, a small share of the 128 MB isolate.
+const hot = new HotEntries<CacheEntry>(8 * 1024 * 1024);
+
+function parse(text: string | null, tenantId: string): CacheEntry | undefined {
+  if (!text) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
   const parsed = CacheEntrySchema.safeParse(raw);
   // A tenant mismatch cannot happen through the key, but an entry is never served across tenants.
   if (!parsed.success || parsed.data.tenant_id !== tenantId) return undefined;
   return parsed.data;
+}
+
+async function read(kv: KVNamespace, tenantId: string, key: string): Promise<CacheEntry | undefined> {
+  const address = entryKey(tenantId, key);
+  const local = hot.get(address);
+  if (local) return local;
+  const text = await kv.get(address, "text").catch(() => null);
+  const entry = parse(text, tenantId);
+  if (entry && text) hot.set(address, entry, text.length);
+  return entry;
 }
 
 /** A fresh entry, or nothing. */
@@ -77,7 +97,12 @@ export function lookupStale(kv: KVNamespace, tenantId: string, key: string): Pro
   return read(kv, tenantId, key);
 }
 
-export async function storeExact(kv: KVNamespace, key: string, entry: CacheEntry, ttlS: number): Promise<void> {
+/** Writes the entry under `key`; KV keeps it for its freshness plus the stale window. */
+export async function storeExact(kv: KVNamespace, key: string, entry: CacheEntry, now = Date.now()): Promise<void> {
   const metadata: EntryMetadata = { model: entry.model, cost_usd: entry.cost_usd, fresh_until: entry.fresh_until };
-  await kv.put(entryKey(entry.tenant_id, key), JSON.stringify(entry), { expirationTtl: Math.max(MIN_TTL_S, ttlS) + STALE_WINDOW_S, metadata });
+  const freshS = Math.ceil((entry.fresh_until - now) / 1000);
+  const text = JSON.stringify(entry);
+  const address = entryKey(entry.tenant_id, key);
+  hot.set(address, entry, text.length);
+  await kv.put(address, text, { expirationTtl: Math.max(MIN_TTL_S, freshS) + STALE_WINDOW_S, metadata });
 }

@@ -37,9 +37,10 @@ export interface SemanticResult {
   error?: string;
 }
 
-export async function embedQuestion(embedder: Embedder, question: string, signal?: AbortSignal): Promise<{ vector?: number[]; error?: string }> {
+/** The question's vector, cached per tenant (see embedding-cache.ts for why not shared). */
+export async function embedQuestion(embedder: Embedder, tenantId: string, question: string): Promise<{ vector?: number[]; error?: string }> {
   try {
-    const result = await embedder.embed(question, signal ?? AbortSignal.timeout(EMBED_TIMEOUT_MS));
+    const result = await embedder.embed(question, AbortSignal.timeout(EMBED_TIMEOUT_MS), `q:${tenantId}`);
     return result.ok ? { vector: result.value } : { error: result.error.message.slice(0, 200) };
   } catch (error) {
     return { error: error instanceof Error ? error.message.slice(0, 200) : "embedder failed" };
@@ -48,7 +49,7 @@ export async function embedQuestion(embedder: Embedder, question: string, signal
 
 /** Nearest entries in the tenant's namespace and scope, above the threshold, that the guard lets through. */
 export async function lookupSemantic(q: SemanticQuery): Promise<SemanticResult> {
-  const { vector, error } = await embedQuestion(q.embedder, q.question);
+  const { vector, error } = await embedQuestion(q.embedder, q.tenantId, q.question);
   if (!vector) return { status: "unavailable", error };
   let matches: VectorMatch[];
   try {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { admin, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
 import { fakeVector, noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
 
 type Row = { cache: string; cost_usd: number; saved_usd: number; detail_json: string | null };
@@ -44,7 +44,12 @@ describe("semantic cache", () => {
     expect(paraphrase.row).toMatchObject({ cache: "semantic", cost_usd: 0 });
     expect(paraphrase.row.saved_usd).toBeCloseTo(first.row.cost_usd, 12);
     expect(JSON.parse(paraphrase.row.detail_json ?? "{}").cache.score).toBeGreaterThan(0.99);
-    // Only the last user turn is embedded, once per distinct text (then the embedding cache answers).
+    // The paraphrase now has its own exact entry: its repeat needs no embedding and no vector search.
+    const repeat = await send(key, ask("Tell me the capital city of France"));
+    expect(repeat.cache).toBe("exact");
+    expect(repeat.content).toBe(first.content);
+    expect(repeat.row.saved_usd).toBeCloseTo(first.row.cost_usd, 12);
+    // Only the last user turn is embedded, once per distinct text.
     expect(embedder.inputs).toEqual(["What is the capital of France?", "Tell me the capital city of France"]);
   });
 
@@ -71,6 +76,22 @@ describe("semantic cache", () => {
     const other = await send(b.key, ask("How can I change my password?"));
     expect(other.cache).toBe("miss");
     expect(other.semantic).toBe("miss");
+  });
+
+  it("a chat question's embedding is not visible to another tenant through /v1/embeddings", async () => {
+    const embedder = useFakeEmbedder();
+    const a = await createTenant();
+    const b = await createTenant();
+    const secret = "Should we refund the Globex contract before the merger?";
+    await send(a.key, ask(secret));
+    const probe = await call("/v1/embeddings", {
+      method: "POST",
+      headers: { authorization: `Bearer ${b.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "local/use-lite", input: secret }),
+    });
+    expect(probe.status).toBe(200);
+    expect(probe.headers.get("x-tollgate-cache")).toBe("miss");
+    expect(embedder.inputs.filter((t) => t === secret)).toHaveLength(2);
   });
 
   it("matches only within the same scope: system prompt, earlier turns, model", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { completionChunks, StreamAssembler } from "../../src/cache/cached-stream";
+import { HotEntries } from "../../src/cache/hot-entries";
 import { SingleFlight } from "../../src/cache/single-flight";
 import type { ChatCompletion } from "../../src/providers/provider-types";
 
@@ -83,5 +84,31 @@ describe("single flight", () => {
     const started = Date.now();
     expect(await flights.join("k")).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe("hot entries", () => {
+  it("evicts the least recently used entries once over its byte budget", () => {
+    const hot = new HotEntries<string>(800);
+    hot.set("a", "A", 100);
+    hot.set("b", "B", 100);
+    hot.set("c", "C", 100);
+    expect(hot.get("a")).toBe("A");
+    for (const k of ["d", "e", "f", "g", "h"]) hot.set(k, k.toUpperCase(), 100);
+    hot.set("i", "I", 100);
+    // b was the least recently used: a was read after it was written.
+    expect(hot.get("b")).toBeUndefined();
+    expect(hot.get("a")).toBe("A");
+    expect(hot.size).toBe(8);
+  });
+
+  it("never holds an entry bigger than an eighth of its budget, and replaces by key", () => {
+    const hot = new HotEntries<string>(800);
+    hot.set("big", "x", 101);
+    expect(hot.get("big")).toBeUndefined();
+    hot.set("k", "old", 10);
+    hot.set("k", "new", 10);
+    expect(hot.get("k")).toBe("new");
+    expect(hot.size).toBe(1);
   });
 });
