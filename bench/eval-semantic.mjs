@@ -4,9 +4,12 @@
 //
 //   node bench/eval-semantic.mjs [--data FILE.jsonl] [--paraphrases FILE.json] [--out DIR]
 //                                [--target 0.97]
+//                                [--endpoint URL --model NAME --embedder-id CATALOG_ID]
 //
 // --data is JSONL of {a, b, duplicate}; it defaults to ../shared/data/semantic-cache/qqp-dev.jsonl.
 // Paraphrases ({origin, similar}[]) are all positives, so only their recall is reported.
+// --endpoint calibrates another embedder through any OpenAI-compatible /v1/embeddings URL (key in
+// EMBEDDINGS_API_KEY), e.g. Workers AI's; --embedder-id names its entry in semantic-thresholds.ts.
 
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -29,6 +32,9 @@ const { values: args } = parseArgs({
     paraphrases: { type: "string" },
     out: { type: "string" },
     target: { type: "string", default: "0.97" },
+    endpoint: { type: "string" },
+    model: { type: "string" },
+    "embedder-id": { type: "string", default: "local/use-lite" },
   },
   strict: true,
 });
@@ -64,6 +70,19 @@ async function loadParaphrases(file) {
 function normalise(v) {
   const norm = Math.hypot(...v) || 1;
   return Float64Array.from(v, (x) => x / norm);
+}
+
+// Any OpenAI-compatible embeddings endpoint, shaped like the local model for embedAll.
+function endpointModel(url, name) {
+  const headers = { "content-type": "application/json" };
+  if (process.env.EMBEDDINGS_API_KEY) headers.authorization = `Bearer ${process.env.EMBEDDINGS_API_KEY}`;
+  return {
+    async embed(input) {
+      const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ model: name, input }) });
+      if (!res.ok) throw new Error(`${url} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      return (await res.json()).data.sort((x, y) => x.index - y.index).map((d) => d.embedding);
+    },
+  };
 }
 
 // Texts repeat across pairs (QQP reuses questions), so each is embedded once.
@@ -172,7 +191,7 @@ function markdown(report) {
 
 // What the product actually uses for this embedder, scored like every row of the curve.
 function shippedDefault(pairs) {
-  const threshold = DEFAULT_THRESHOLDS["local/use-lite"];
+  const threshold = DEFAULT_THRESHOLDS[args["embedder-id"]] ?? 0.97;
   const guarded = score(pairs, threshold, true);
   const unguarded = score(pairs, threshold, false);
   const pr = (s) => `P ${fmt(s.precision)} (${s.tp}/${s.tp + s.fp}) R ${fmt(s.recall)}`;
@@ -184,7 +203,7 @@ async function main() {
   const paraphrases = await loadParaphrases(paraPath);
 
   const loadStart = performance.now();
-  const model = await initModel(modelSource);
+  const model = args.endpoint ? endpointModel(args.endpoint, args.model ?? "") : await initModel(modelSource);
   const loadMs = performance.now() - loadStart;
 
   const embedStart = performance.now();
@@ -219,7 +238,7 @@ async function main() {
   const report = {
     date,
     target,
-    embedder: { model: "use-lite", package: "@energetic-ai/embeddings", dims, loadMs, embedMs, texts: vectors.size },
+    embedder: { model: args.endpoint ? args.model : "use-lite", package: args.endpoint ?? "@energetic-ai/embeddings", id: args["embedder-id"], dims, loadMs, embedMs, texts: vectors.size },
     data: { file: path.relative(repoRoot, dataPath), pairs: pairs.length, positives: positives.length },
     paraphrases: { file: path.relative(repoRoot, paraPath), pairs: paraphrases.length },
     recommended: {
