@@ -9,9 +9,12 @@ import { tenantAuth } from "./auth/tenant-auth";
 import { GatewayError } from "./errors";
 import type { AppEnv } from "./hono-env";
 import { RequestLedger } from "./ledger/request-ledger";
+import { captureRequestLog } from "./ledger/request-log";
 import { adminBreakerRoutes } from "./routes/admin-breakers";
+import { adminReportRoutes } from "./routes/admin-reports";
 import { adminTenantRoutes, type TenantHooks } from "./routes/admin-tenants";
 import { chatRoutes } from "./routes/chat";
+import { dashboardRoutes } from "./routes/dashboard";
 import { embeddingsRoutes } from "./routes/embeddings";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
@@ -54,13 +57,17 @@ export function buildApp(hooks: TenantHooks = {}) {
     const ledger = new RequestLedger(c.var.requestId, c.req.path.slice(0, 64));
     c.set("ledger", ledger);
     await next();
-    if (!MODEL_ENDPOINTS.has(c.req.path) || c.req.method !== "POST") return;
+    const log = await captureRequestLog(c);
+    if (!MODEL_ENDPOINTS.has(c.req.path) || c.req.method !== "POST") {
+      c.executionCtx.waitUntil(log.emit());
+      return;
+    }
     if (c.error instanceof GatewayError || c.res.status >= 400) {
       ledger.event.status = c.res.status;
       ledger.event.error_code = c.error instanceof GatewayError ? c.error.code : `http_${c.res.status}`;
     }
     if (!ledger.event.stream) ledger.event.latency_ms = ledger.elapsedMs();
-    c.executionCtx.waitUntil(ledger.flush(c.env, c.res.status));
+    c.executionCtx.waitUntil(ledger.flush(c.env, c.res.status).finally(() => log.emit(ledger.event)));
   });
   app.use("/v1/*", async (c, next) => {
     startTime(c, "auth");
@@ -78,6 +85,9 @@ export function buildApp(hooks: TenantHooks = {}) {
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes(hooks));
   app.route("/admin", adminBreakerRoutes);
+  app.route("/admin", adminReportRoutes);
+  // The dashboard signs in with the admin token itself, so it sits outside the /admin guard.
+  app.route("/dashboard", dashboardRoutes);
 
   app.get("/health", (c) => c.json({ ok: true, environment: c.env.ENVIRONMENT }));
   app.notFound((c) => c.json(GatewayError.notFound("route").toBody(), 404));

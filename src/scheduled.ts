@@ -1,3 +1,5 @@
+import { dailyRollupJob } from "./reports/rollup-job";
+
 /**
  * Cron triggers (wrangler.toml [triggers]). Each job is independent; one failing must not stop the rest,
  * so they run side by side and failures are logged, not thrown.
@@ -9,7 +11,7 @@ const DAILY = "17 0 * * *";
 
 const jobs: Record<string, CronJob[]> = {
   [EVERY_5_MIN]: [],
-  [DAILY]: [],
+  [DAILY]: [dailyRollupJob],
 };
 
 export async function runScheduled(controller: ScheduledController, env: Env): Promise<void> {
