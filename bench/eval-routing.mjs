@@ -1,33 +1,34 @@
 // Offline eval of the tier routers on RouteLLM's per-prompt correctness data (weak = Mixtral-8x7B,
 // strong = GPT-4-1106), with RouteLLM's metrics: PGR, CPT(x%), APGR (arXiv 2406.18665).
-//   node bench/eval-routing.mjs [--train DIR --test DIR] [--max-per-file N] [--workers N] [--no-cache]
-// Default split (fixed): MMLU subjects sorted by name, every 4th one (index % 4 == 3) plus gsm8k are
-// held out for testing; the other 30 subjects train the kNN router and choose its k. Labels of the
-// test part are used only to score the routers, never to route.
+//   node bench/eval-routing.mjs [--split subjects|prompts | --train DIR --test DIR] [--max-per-file N]
+//                               [--workers N] [--no-cache]
+// Default split "subjects" (fixed): MMLU subjects sorted by name, every 4th one (index % 4 == 3) plus
+// gsm8k are held out for testing; the other 30 subjects train the kNN router and choose its k.
+// "prompts": 30% of every file's prompts (by prompt hash) are held out, i.e. the router has seen
+// traffic from the same domains, as a tenant's own router would. Test labels only score routers.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 import { complexityScore } from "../src/routing/complexity-score.ts";
 import { estimateTier, topK } from "../src/routing/knn-router.ts";
 
 const EMBED_MAX_CHARS = 4000; // USE-lite cost grows with length; the head of a prompt carries its topic.
 
-function parseArgs(argv) {
-  const args = { maxPerFile: 200, workers: Math.max(1, Math.min(os.availableParallelism(), 2)), cache: true };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    if (flag === "--train") args.train = argv[++i];
-    else if (flag === "--test") args.test = argv[++i];
-    else if (flag === "--max-per-file") args.maxPerFile = Number(argv[++i]);
-    else if (flag === "--workers") args.workers = Number(argv[++i]);
-    else if (flag === "--no-cache") args.cache = false;
-    else throw new Error(`unknown flag ${flag}`);
-  }
-  if (Boolean(args.train) !== Boolean(args.test)) throw new Error("--train and --test go together");
-  return args;
+function readArgs() {
+  const { values: v } = parseArgs({
+    options: {
+      train: { type: "string" }, test: { type: "string" }, split: { type: "string", default: "subjects" },
+      "max-per-file": { type: "string", default: "150" }, "no-cache": { type: "boolean", default: false },
+      workers: { type: "string", default: String(Math.max(1, Math.min(os.availableParallelism(), 2))) },
+    },
+  });
+  if (Boolean(v.train) !== Boolean(v.test)) throw new Error("--train and --test go together");
+  if (!["subjects", "prompts"].includes(v.split)) throw new Error("--split is subjects or prompts");
+  return { train: v.train, test: v.test, split: v.split, maxPerFile: Number(v["max-per-file"]), workers: Number(v.workers), cache: !v["no-cache"] };
 }
 
 // RFC 4180: quoted fields may hold commas, doubled quotes and newlines.
@@ -78,17 +79,23 @@ function loadCsv(file, maxPerFile) {
 
 const csvFiles = (dir) => fs.readdirSync(dir).filter((f) => f.endsWith(".csv")).sort().map((f) => path.join(dir, f));
 
-function defaultSplit(dataDir) {
+function loadSplit(args, dataDir) {
+  const load = (files) => files.flatMap((f) => loadCsv(f, args.maxPerFile));
+  if (args.train) return { trainFiles: csvFiles(args.train), testFiles: csvFiles(args.test), train: load(csvFiles(args.train)), test: load(csvFiles(args.test)) };
   const subjects = csvFiles(path.join(dataDir, "mmlu"));
-  return {
-    train: subjects.filter((_, i) => i % 4 !== 3),
-    test: [...subjects.filter((_, i) => i % 4 === 3), path.join(dataDir, "gsm8k_responses.csv")],
-  };
+  const gsm8k = path.join(dataDir, "gsm8k_responses.csv");
+  if (args.split === "prompts") {
+    const rows = load([...subjects, gsm8k]);
+    const held = (r) => hashSeed(`test:${r.prompt}`) % 10 < 3;
+    return { trainFiles: [...subjects, gsm8k], testFiles: [...subjects, gsm8k], train: rows.filter((r) => !held(r)), test: rows.filter(held) };
+  }
+  const trainFiles = subjects.filter((_, i) => i % 4 !== 3);
+  const testFiles = [...subjects.filter((_, i) => i % 4 === 3), gsm8k];
+  return { trainFiles, testFiles, train: load(trainFiles), test: load(testFiles) };
 }
 
 // Cache: append-only records of [sha256(text) 32 bytes][512 float32], so re-runs embed nothing.
-const DIMS = 512;
-const RECORD = 32 + DIMS * 4;
+const RECORD = 32 + 512 * 4;
 function loadCache(file) {
   const map = new Map();
   if (!fs.existsSync(file)) return map;
@@ -134,10 +141,9 @@ async function embedAll(texts, { workers, cacheFile }) {
   return { vectors: texts.map((t) => cache.get(key(t))), embedded: missing.length, seconds };
 }
 
+// Unit vectors let topK skip the norms: dot product = cosine.
 function normalize(vec) {
-  let norm = 0;
-  for (const x of vec) norm += x * x;
-  norm = Math.sqrt(norm) || 1;
+  const norm = Math.hypot(...vec) || 1;
   return vec.map((x) => x / norm);
 }
 
@@ -190,7 +196,6 @@ function averageCurves(curves) {
   return { qWeak: curves[0].qWeak, qStrong: curves[0].qStrong, points };
 }
 
-// For each item, its `maxK` nearest candidates (unit vectors, so dot product = cosine).
 function neighbourLists(queries, candidates, maxK, allowed = () => true) {
   return queries.map((q, i) => topK(q.vector, candidates.filter((c) => allowed(i, c)), maxK, { normalized: true }));
 }
@@ -204,14 +209,11 @@ function knnScores(lists, k, baseRate) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs();
   const benchDir = path.dirname(fileURLToPath(import.meta.url));
   const dataDir = path.resolve(benchDir, "..", "..", "shared", "data", "routing");
-  const split = args.train ? { train: csvFiles(args.train), test: csvFiles(args.test) } : defaultSplit(dataDir);
-  const load = (files) => files.flatMap((f) => loadCsv(f, args.maxPerFile));
-  const train = load(split.train);
-  const test = load(split.test);
-  console.log(`train ${train.length} prompts / ${split.train.length} files, test ${test.length} prompts / ${split.test.length} files`);
+  const { trainFiles, testFiles, train, test } = loadSplit(args, dataDir);
+  console.log(`train ${train.length} prompts / ${trainFiles.length} files, test ${test.length} prompts / ${testFiles.length} files`);
 
   const cacheDir = path.join(benchDir, "results", ".cache");
   if (args.cache) fs.mkdirSync(cacheDir, { recursive: true });
@@ -221,24 +223,22 @@ async function main() {
   console.log(`embeddings: ${emb.embedded} new in ${emb.seconds.toFixed(1)} s with ${args.workers} workers (${perPrompt})`);
   [...train, ...test].forEach((r, i) => (r.vector = normalize(emb.vectors[i])));
 
-  // Choose k on the training part only, with folds by source file, mimicking held-out subjects.
-  const sources = [...new Set(train.map((r) => r.source))];
-  const fold = new Map(sources.map((s, i) => [s, i % 5]));
+  // Choose k on the training part only. Folds mimic the split: by source file when subjects are held
+  // out, by prompt when prompts are.
+  const fileFold = new Map([...new Set(train.map((r) => r.source))].map((s, i) => [s, i % 5]));
+  for (const r of train) r.fold = args.split === "prompts" && !args.train ? hashSeed(`fold:${r.prompt}`) % 5 : fileFold.get(r.source);
   const K_GRID = [5, 10, 20, 40, 80, 160];
   const maxK = Math.min(Math.max(...K_GRID), train.length - 1);
   const baseRate = train.reduce((a, r) => a + r.weak, 0) / train.length;
   let t = performance.now();
-  const cvLists = neighbourLists(train, train, maxK, (i, c) => fold.get(c.source) !== fold.get(train[i].source));
+  const cvLists = neighbourLists(train, train, maxK, (i, c) => c.fold !== train[i].fold);
   const cv = K_GRID.filter((k) => k <= maxK).map((k) => ({ k, apgr: summarize(curve(train, knnScores(cvLists, k, baseRate))).apgr }));
   const bestK = cv.reduce((a, b) => (b.apgr > a.apgr ? b : a)).k;
-  console.log(`k by 5-fold grouped CV on train: ${cv.map((c) => `k=${c.k}:${c.apgr.toFixed(3)}`).join(" ")} -> k=${bestK} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  console.log(`k by 5-fold CV on train: ${cv.map((c) => `k=${c.k}:${c.apgr.toFixed(3)}`).join(" ")} -> k=${bestK} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
 
   t = performance.now();
   const scores = {
-    random: Array.from({ length: 10 }, (_, s) => {
-      const rand = seededRandom(1000 + s);
-      return test.map(() => rand());
-    }),
+    random: Array.from({ length: 10 }, (_, seed) => test.map(seededRandom(1000 + seed))),
     complexity: [test.map((r) => complexityScore({ messages: [{ role: "user", content: r.prompt }], hasTools: false, hasJsonSchema: false }).score)],
     knn: [knnScores(neighbourLists(test, train, bestK), bestK, baseRate)],
     // Upper bound for reference only: it reads the test labels, so it is not a router.
@@ -247,7 +247,7 @@ async function main() {
   console.log(`scored test part in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
   const indicesWhere = (pred) => test.map((r, i) => (pred(r) ? i : -1)).filter((i) => i >= 0);
-  const parts = { all: indicesWhere(() => true), "mmlu-held-out": indicesWhere((r) => r.source.startsWith("mmlu_")), gsm8k: indicesWhere((r) => r.source.startsWith("gsm8k")) };
+  const parts = { all: indicesWhere(() => true), "mmlu": indicesWhere((r) => r.source.startsWith("mmlu_")), gsm8k: indicesWhere((r) => r.source.startsWith("gsm8k")) };
   const curves = {};
   const summary = {};
   for (const [part, idx] of Object.entries(parts)) {
@@ -260,29 +260,34 @@ async function main() {
     }
   }
 
+  // Spread of single random routers: differences smaller than this are noise at this sample size.
+  const randomApgr = scores.random.map((sc) => summarize(curve(test, sc)).apgr);
   const date = new Date().toISOString().slice(0, 10);
+  const splitName = args.train ? "custom" : args.split;
+  const stem = `routing-curve-${date}${splitName === "subjects" ? "" : `-${splitName}`}`;
   const outDir = path.join(benchDir, "results");
   const meta = {
-    date, weak: "mistralai/Mixtral-8x7B-Instruct-v0.1", strong: "gpt-4-1106-preview", maxPerFile: args.maxPerFile,
-    trainFiles: split.train.map((f) => path.basename(f)), testFiles: split.test.map((f) => path.basename(f)),
+    date, split: splitName, weak: "mistralai/Mixtral-8x7B-Instruct-v0.1", strong: "gpt-4-1106-preview", maxPerFile: args.maxPerFile,
+    trainFiles: trainFiles.map((f) => path.basename(f)), testFiles: testFiles.map((f) => path.basename(f)), randomApgrPerSeed: randomApgr,
     trainPrompts: train.length, testPrompts: test.length, knn: { k: bestK, cv, baseRate, priorStrength: 2 },
     embedder: "USE-lite (@energetic-ai/embeddings)", embedMaxChars: EMBED_MAX_CHARS, parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, v.length])),
   };
-  fs.writeFileSync(path.join(outDir, `routing-curve-${date}.json`), JSON.stringify({ meta, summary, curves }, null, 1));
+  fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ meta, summary, curves }, null, 1));
   const pct = (x) => (x === null ? "n/a" : `${(x * 100).toFixed(1)}%`);
   const lines = [
-    `# Routing eval, ${date}`, "",
-    `Weak ${meta.weak}, strong ${meta.strong}. Train ${train.length} prompts (${split.train.length} files), held-out test ${test.length} prompts (${split.test.length} files), max ${args.maxPerFile || "all"} per file.`,
-    `kNN: k=${bestK} chosen by 5-fold CV over training files. Quality = share of prompts answered correctly.`, "",
+    `# Routing eval, ${date} (split: ${splitName})`, "",
+    `Weak ${meta.weak}, strong ${meta.strong}. Train ${train.length} prompts (${trainFiles.length} files), held-out test ${test.length} prompts (${testFiles.length} files), max ${args.maxPerFile || "all"} per file.`,
+    `kNN: USE-lite embeddings, k=${bestK} chosen by 5-fold CV on train. Quality = share of prompts answered correctly.`,
+    `Noise yardstick: single random routers (10 seeds) span APGR ${Math.min(...randomApgr).toFixed(3)}..${Math.max(...randomApgr).toFixed(3)} on "all"; the random row averages them.`, "",
     ...Object.entries(summary).flatMap(([part, byRouter]) => [
       `## ${part} (${parts[part].length} prompts; weak ${pct(byRouter.knn.qWeak)}, strong ${pct(byRouter.knn.qStrong)})`, "",
       "| router | APGR | CPT(50%) | CPT(80%) |", "| --- | --- | --- | --- |",
       ...Object.entries(byRouter).map(([name, m]) => `| ${name === "oracle" ? "oracle (reads labels; upper bound)" : name} | ${m.apgr.toFixed(3)} | ${pct(m.cpt50)} | ${pct(m.cpt80)} |`),
       "",
     ]),
-    `Held-out files: ${meta.testFiles.join(", ")}.`, "",
+    `Test files: ${meta.testFiles.join(", ")}.`, "",
   ];
-  fs.writeFileSync(path.join(outDir, `routing-curve-${date}.md`), lines.join("\n"));
+  fs.writeFileSync(path.join(outDir, `${stem}.md`), lines.join("\n"));
   console.log(lines.join("\n"));
 }
 

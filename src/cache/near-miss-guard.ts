@@ -35,8 +35,14 @@ const NEGATION_WORDS = new Set(
 // Phrases that contain a negator but do not flip what is being asked: "is X safe or not?"
 // asks the same as "is X safe?", an answer opening "No, ..." is negated by its body, and
 // "no. 1" is a number.
-const NEGATION_IDIOMS =
-  /\b(?:not only|no matter|no doubt|not sure|or not|why not|if not)\b|^\s*no\s*[,.!]|\bno\.\s*(?=\d)/g;
+const NEGATION_IDIOMS = new RegExp(
+  [
+    String.raw`\b(?:not only|no matter|no doubt|not sure|or not|why not|if not)\b`,
+    String.raw`^\s*no\s*[,.!]`,
+    String.raw`\bno\.\s*(?=\d)`,
+  ].join("|"),
+  "g",
+);
 
 const UNITS: Record<string, number> = {
   two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
@@ -68,6 +74,7 @@ interface Features {
   // Every word, lower-cased, so a name in one question is found in the other even when the
   // other was typed in lower case ("whats the capital of france").
   tokens: Set<string>;
+  byPrefix?: Map<string, string[]>;
   // Runs of adjacent name words ("donald trump", "great basin desert"), lower-cased.
   names: string[][];
   isName: boolean[];
@@ -76,7 +83,7 @@ interface Features {
 
 function extractNumbers(text: string, words: readonly string[]): Set<string> {
   const out = new Set<string>();
-  for (const m of text.matchAll(NUMBER_RE)) {
+  for (const m of /\d/.test(text) ? text.matchAll(NUMBER_RE) : []) {
     const suffix = (m[1] ?? "").toLowerCase();
     const scale = suffix === "k" ? 1e3 : suffix === "m" ? 1e6 : 1;
     const value = Number(m[0].replace(/[,a-z]/gi, "")) * scale;
@@ -113,38 +120,57 @@ function extractNumbers(text: string, words: readonly string[]): Set<string> {
   return out;
 }
 
+const isUpper = (ch: string): boolean => ch !== ch.toLowerCase();
+
+// One name word: a short acronym or a word with inner capitals ("iPhone", "PyTorch") anywhere,
+// or a capitalised word that does not open a sentence.
+function looksLikeName(raw: string, word: string, atStart: boolean, capsMeaningless: boolean): boolean {
+  if (COMMON_WORDS.has(word) || /^\d/.test(word)) return false;
+  const rest = raw.slice(1);
+  const hasLower = raw !== raw.toUpperCase();
+  if (hasLower && rest !== rest.toLowerCase()) return true;
+  if (capsMeaningless) return false;
+  if (!hasLower && raw.length >= 2 && raw.length <= 5 && /^[\p{Lu}\d]+$/u.test(raw)) return true;
+  return isUpper(raw[0] ?? "") && !atStart;
+}
+
+// "Why don't cats purr?" is negated; "is X safe or not?" is not, so idioms are only stripped
+// (on the rarer texts that hold a negator at all) before looking again.
+function isNegated(raw: readonly string[], words: readonly string[], text: string): boolean {
+  const hasNegator = (ws: Iterable<string>): boolean => {
+    for (const w of ws) if (NEGATION_WORDS.has(w) || /n['’]t$/.test(w)) return true;
+    return false;
+  };
+  if (!hasNegator(words) && !raw.some((w) => /n['’]t$/i.test(w))) return false;
+  const stripped = text.toLowerCase().replace(NEGATION_IDIOMS, " ");
+  return hasNegator(stripped.match(WORD_RE) ?? []);
+}
+
 function extract(text: string): Features {
   // Accents are dropped so "Pokémon" and "Pokemon" compare equal.
-  const normalised = text
-    .normalize("NFKD")
-    .replace(/\p{M}/gu, "")
-    .replace(DOTTED_ACRONYM, (m) => m.replace(/\./g, ""));
+  let normalised = /[^\x00-\x7f]/.test(text) ? text.normalize("NFKD").replace(/\p{M}/gu, "") : text;
+  if (normalised.includes(".")) normalised = normalised.replace(DOTTED_ACRONYM, (m) => m.replace(/\./g, ""));
   const raw: string[] = [];
   const atStart: boolean[] = [];
   let last = 0;
   for (const m of normalised.matchAll(WORD_RE)) {
-    atStart.push(raw.length === 0 || SENTENCE_END.test(normalised.slice(last, m.index).trimEnd()));
+    const gap = normalised.slice(last, m.index);
+    atStart.push(raw.length === 0 || (gap !== " " && SENTENCE_END.test(gap.trimEnd())));
     raw.push(m[0]);
     last = m.index + m[0].length;
   }
   const words = raw.map((w) => {
-    const lower = w.toLowerCase().replace(/['’]s$/, "").replace(/['’]/g, "");
+    let lower = w.toLowerCase();
+    if (/['’]/.test(lower)) lower = lower.replace(/['’]s$/, "").replace(/['’]/g, "");
     return ALIASES[lower] ?? lower;
   });
 
   // In Title Case or shouted text capitals carry no signal, so only inner capitals count.
   let caps = 0;
-  for (const w of raw) if (/^\p{Lu}/u.test(w)) caps++;
+  for (const w of raw) if (isUpper(w[0] ?? "")) caps++;
   const capsMeaningless = raw.length >= 4 && caps / raw.length > 0.6;
 
-  const isName = raw.map((w, i) => {
-    const word = words[i] ?? "";
-    if (COMMON_WORDS.has(word) || /^\d/.test(word)) return false;
-    // "iPhone", "PyTorch", short acronyms: names wherever they stand.
-    if (/^.\P{Lu}*\p{Lu}/u.test(w) && /\p{Ll}/u.test(w)) return true;
-    if (/^[\p{Lu}\d]{2,5}$/u.test(w) && !capsMeaningless) return true;
-    return /^\p{Lu}/u.test(w) && !atStart[i] && !capsMeaningless;
-  });
+  const isName = raw.map((w, i) => looksLikeName(w, words[i] ?? "", atStart[i] ?? true, capsMeaningless));
   const names: string[][] = [];
   isName.forEach((flag, i) => {
     if (!flag) return;
@@ -154,22 +180,13 @@ function extract(text: string): Features {
     else names.push([word]);
   });
 
-  const lowered = normalised.toLowerCase().replace(NEGATION_IDIOMS, " ");
-  let negated = /n['’]t\b/.test(lowered);
-  for (const w of negated ? [] : (lowered.match(WORD_RE) ?? [])) {
-    if (NEGATION_WORDS.has(w)) {
-      negated = true;
-      break;
-    }
-  }
-
   return {
     numbers: extractNumbers(normalised, words),
     words,
     tokens: new Set(words),
     names,
     isName,
-    negated,
+    negated: isNegated(raw, words, normalised),
   };
 }
 
@@ -184,9 +201,29 @@ function sameName(a: string, b: string): boolean {
   return shared >= Math.max(3, a.length - 3, b.length - 3);
 }
 
+// Tokens grouped by their first three letters, which sameName requires them to share, so a
+// long prompt full of names costs a hash lookup per name rather than a scan of every token.
+// Built lazily: most pairs are settled by exact matches or by the number check.
+function tokensStartingLike(f: Features, name: string): readonly string[] {
+  if (!f.byPrefix) {
+    f.byPrefix = new Map();
+    for (const t of f.tokens) {
+      const key = t.slice(0, 3);
+      const bucket = f.byPrefix.get(key);
+      if (bucket) bucket.push(t);
+      else f.byPrefix.set(key, [t]);
+    }
+  }
+  return f.byPrefix.get(name.slice(0, 3)) ?? [];
+}
+
 function mentions(f: Features, name: string): boolean {
   if (f.tokens.has(name)) return true;
-  for (const t of f.tokens) if (sameName(name, t)) return true;
+  // Names under three letters only match their plural ("AI"/"AIs"), which the index misses.
+  if (f.tokens.has(`${name}s`) || (name.length === 3 && f.tokens.has(name.slice(0, 2)) && name.endsWith("s"))) {
+    return true;
+  }
+  for (const t of tokensStartingLike(f, name)) if (sameName(name, t)) return true;
   return false;
 }
 

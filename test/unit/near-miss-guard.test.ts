@@ -112,13 +112,24 @@ describe("nearMissReason: paraphrases pass", () => {
 });
 
 describe("nearMissReason: cost", () => {
-  it("stays well under a tenth of a millisecond per pair", () => {
+  // The budget is 0.1 ms per pair (bench/eval-semantic.mjs measures ~20 us of CPU). The bounds
+  // here are loose on purpose: they catch a quadratic or backtracking regression, not noise
+  // on a shared machine.
+  it("checks a typical pair cheaply once warm", () => {
     const a = "What are the safety precautions on handling shotguns proposed by the NRA in Washington?";
     const b = "What are the safety precautions on handling shotguns proposed by the NRA in Kansas?";
+    for (let i = 0; i < 200; i++) nearMissReason(a, b);
     const runs = 2000;
     const start = performance.now();
     for (let i = 0; i < runs; i++) nearMissReason(a, b + (i % 2 === 0 ? "" : " "));
-    // Generous bound: workerd may freeze timers, in which case elapsed is 0 and this still holds.
-    expect((performance.now() - start) / runs).toBeLessThan(0.1);
+    expect((performance.now() - start) / runs).toBeLessThan(0.5);
+  });
+
+  it("stays linear on long, adversarial input", () => {
+    const long = "Is the 1st Big Red Apple's no. 12,000 not-so-Tiny iPhone C++ thing ok? ".repeat(150);
+    nearMissReason(long, long.toLowerCase());
+    const start = performance.now();
+    expect(nearMissReason(long, `${long} Is it in Germany?`)).toBe("entities");
+    expect(performance.now() - start).toBeLessThan(50);
   });
 });
