@@ -11,14 +11,18 @@ import type { AppEnv } from "./hono-env";
 import { RequestLedger } from "./ledger/request-ledger";
 import { captureRequestLog } from "./ledger/request-log";
 import { adminBreakerRoutes } from "./routes/admin-breakers";
+import { adminDeadLetterRoutes } from "./routes/admin-dead-letters";
 import { adminReportRoutes } from "./routes/admin-reports";
 import { adminTenantRoutes, type TenantHooks } from "./routes/admin-tenants";
+import { batchRoutes } from "./routes/batches";
 import { chatRoutes } from "./routes/chat";
 import { dashboardRoutes } from "./routes/dashboard";
 import { embeddingsRoutes } from "./routes/embeddings";
+import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
 import { modelsRoutes } from "./routes/models";
+import { workflowRoutes } from "./routes/workflows";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -80,11 +84,15 @@ export function buildApp(hooks: TenantHooks = {}) {
   app.route("/v1", messagesRoutes);
   app.route("/v1", embeddingsRoutes);
   app.route("/v1", modelsRoutes);
+  app.route("/v1", jobRoutes);
+  app.route("/v1", batchRoutes);
+  app.route("/v1", workflowRoutes);
   app.route("/v1", memoRoutes);
 
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes(hooks));
   app.route("/admin", adminBreakerRoutes);
+  app.route("/admin", adminDeadLetterRoutes);
   app.route("/admin", adminReportRoutes);
   // The dashboard signs in with the admin token itself, so it sits outside the /admin guard.
   app.route("/dashboard", dashboardRoutes);

@@ -1,4 +1,7 @@
 import { consumeAlertBatch } from "./budget/alert-consumer";
+import { consumeDeadLetters } from "./jobs/dead-letter-consumer";
+import { consumeJobLane } from "./jobs/lane-consumer";
+import { laneFromQueueLane } from "./jobs/lanes";
 import { consumeLedgerBatch } from "./ledger/ledger-consumer";
 
 /** Queue names carry an environment suffix in staging and production; the lane is what matters. */
@@ -6,10 +9,15 @@ export function laneOf(queueName: string): string {
   return queueName.replace(/-(staging|production)$/, "").replace(/^tollgate-/, "");
 }
 
-export async function routeQueueBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  switch (laneOf(batch.queue)) {
+export async function routeQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+  const lane = laneOf(batch.queue);
+  const jobLane = laneFromQueueLane(lane);
+  if (jobLane) return consumeJobLane(batch, env, ctx, jobLane);
+  switch (lane) {
     case "ledger":
       return consumeLedgerBatch(batch, env);
+    case "dead-letters":
+      return consumeDeadLetters(batch, env, ctx);
     case "alerts":
       return consumeAlertBatch(batch, env);
     default:

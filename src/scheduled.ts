@@ -1,3 +1,5 @@
+import { releaseDeferredBatches } from "./jobs/batch-release";
+import { sweepStuckWork } from "./jobs/stuck-work-sweep";
 import { dailyRollupJob } from "./reports/rollup-job";
 
 /**
@@ -10,7 +12,7 @@ const EVERY_5_MIN = "*/5 * * * *";
 const DAILY = "17 0 * * *";
 
 const jobs: Record<string, CronJob[]> = {
-  [EVERY_5_MIN]: [],
+  [EVERY_5_MIN]: [releaseDeferredBatches, sweepStuckWork],
   [DAILY]: [dailyRollupJob],
 };
 

@@ -1,0 +1,101 @@
+import { GatewayError } from "../errors";
+import type { TenantContext } from "../hono-env";
+import { RequestLedger } from "../ledger/request-ledger";
+import { type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
+import type { ChatCompletion } from "../providers/provider-types";
+import type { ChatRequest } from "../validate/chat-request";
+import type { RequestHints } from "../validate/request-hints";
+import { queueChatContext } from "./queue-chat-context";
+
+export type WorkEndpoint = "/v1/jobs" | "/v1/batches" | "/v1/workflows";
+
+export interface WorkCall {
+  /** The job id, or "<run id>/<step>" for a workflow step. */
+  ownerId: string;
+  attempt: number;
+  endpoint: WorkEndpoint;
+  tenant: TenantContext;
+  hints: RequestHints;
+  simFault?: string;
+  request: ChatRequest;
+  /** Extra audit fields for the ledger row's detail (job id, lane, batch, step). */
+  detail: Record<string, string>;
+}
+
+interface CallBase {
+  requestId: string;
+  costUsd: number;
+}
+export type WorkCallResult =
+  | (CallBase & { ok: true; completion: ChatCompletion; meta: ResponseMeta })
+  | (CallBase & { ok: false; error: GatewayError; retryable: boolean; retryAfterS?: number });
+
+// Worth another attempt later: the provider side, the clock or the limiter, not the request itself.
+const RETRYABLE = new Set(["upstream_error", "no_healthy_provider", "deadline_exceeded", "rate_limited", "concurrency_limited", "internal_error"]);
+
+/**
+ * One attempt's ledger request id. Redelivery of the same claim cannot happen (claims are conditional
+ * updates), and the ledger insert is idempotent on this id, so no attempt is ever billed twice.
+ */
+export const attemptRequestId = (ownerId: string, attempt: number): string => `${ownerId}.${attempt}`;
+
+function asGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  console.error(JSON.stringify({ level: "error", msg: "work call failed unexpectedly", error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }));
+  return new GatewayError(500, "internal_error", "Internal error while running the work item");
+}
+
+/** Runs one attempt through the normal pipeline, writes its ledger row and its attempt row. */
+export async function runWorkCall(env: Env, waitUntil: (promise: Promise<unknown>) => void, call: WorkCall): Promise<WorkCallResult> {
+  const requestId = attemptRequestId(call.ownerId, call.attempt);
+  const ledger = new RequestLedger(requestId, call.endpoint);
+  ledger.event.tenant_id = call.tenant.tenantId;
+  ledger.event.key_id = call.tenant.keyId || null;
+  const ctx = queueChatContext(env, waitUntil, call.tenant, call.hints, ledger, call.simFault);
+  const startedAt = Date.now();
+  let result: WorkCallResult;
+  try {
+    const outcome = await runChat(ctx, { ...call.request, stream: false });
+    if (outcome.kind !== "completion") throw new GatewayError(500, "internal_error", "A work item produced a stream");
+    result = { ok: true, completion: outcome.completion, meta: outcome.meta, requestId, costUsd: ledger.event.cost_usd };
+  } catch (thrown) {
+    const error = asGatewayError(thrown);
+    ledger.event.status = error.status;
+    ledger.event.error_code = error.code;
+    const retryAfter = Number(error.headers["retry-after"]);
+    result = {
+      ok: false,
+      error,
+      retryable: RETRYABLE.has(error.code),
+      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterS: retryAfter } : {}),
+      requestId,
+      costUsd: ledger.event.cost_usd,
+    };
+  }
+  ledger.event.detail = { ...(ledger.event.detail ?? {}), ...call.detail };
+  await ledger.flush(env, result.ok ? 200 : result.error.status);
+  await env.DB.prepare(
+    `INSERT INTO work_attempts (owner_id, attempt, request_id, status, cost_usd, model, tier, cache, error_code, started_at, finished_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner_id, attempt) DO NOTHING`,
+  )
+    .bind(
+      call.ownerId,
+      call.attempt,
+      requestId,
+      result.ok ? "succeeded" : "failed",
+      result.costUsd,
+      ledger.event.model,
+      ledger.event.tier,
+      ledger.event.cache,
+      result.ok ? null : result.error.code,
+      startedAt,
+      Date.now(),
+    )
+    .run();
+  return result;
+}
+
+/** The error as stored on a job or step and shown by the API. */
+export function errorRecord(error: GatewayError): { code: string; message: string; status: number } {
+  return { code: error.code, message: error.message, status: error.status };
+}
