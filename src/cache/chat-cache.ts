@@ -74,19 +74,28 @@ export class ChatCache {
     readonly rules: CacheRules,
     readonly key: string,
     private readonly question: string | undefined,
-    private readonly embedder: Embedder | undefined,
   ) {}
 
+  // Chosen on first use: an exact hit never needs one.
+  private chosenEmbedder?: { value: Embedder | undefined };
+  private get embedder(): Embedder | undefined {
+    const { env, tenant, hints } = this.ctx;
+    this.chosenEmbedder ??= { value: selectEmbedder(env, tenant.policy, hints.sensitive === "sensitive" || tenant.policy.sensitive) };
+    return this.chosenEmbedder.value;
+  }
+
   static async open(ctx: CacheContext, req: ChatRequest, identity: KeyIdentity): Promise<ChatCache> {
-    const { env, tenant, hints } = ctx;
+    const { tenant, hints } = ctx;
     const rules = cacheRules(tenant.policy, hints, req);
-    const question = semanticQuestion(req);
-    const embedder = rules.readSemantic || rules.writeSemantic ? selectEmbedder(env, tenant.policy, hints.sensitive === "sensitive" || tenant.policy.sensitive) : undefined;
     const key = rules.write || rules.readExact ? await exactKey(tenant.tenantId, identity, req) : "";
-    const cache = new ChatCache(ctx, req, identity, rules, key, question, embedder);
-    await cache.lookup();
-    if (!cache.hit && rules.write) cache.leader = flights.lead(key);
-    if (cache.hit?.kind === "semantic" && rules.write) cache.alias(cache.hit.entry);
+    const cache = new ChatCache(ctx, req, identity, rules, key, semanticQuestion(req));
+    await cache.lookupExact();
+    if (!cache.hit && rules.readSemantic) await cache.lookupSemantic();
+    if (cache.hit?.kind === "semantic") {
+      // Identical requests waiting on this one make their own (cheap, embedding-cached) semantic lookup.
+      cache.abandon();
+      if (rules.write) cache.alias(cache.hit.entry);
+    }
     return cache;
   }
 
@@ -95,29 +104,42 @@ export class ChatCache {
     return this.hit?.kind ?? (this.rules.readExact ? "miss" : "bypass");
   }
 
-  private async lookup(): Promise<void> {
+  /** KV (or the isolate's hot entries), then an identical request already on its way upstream. */
+  private async lookupExact(): Promise<void> {
     const { env, tenant } = this.ctx;
-    if (!this.rules.readExact) return;
-    const entry = await lookupExact(env.CACHE_KV, tenant.tenantId, this.key);
-    if (entry) return void (this.hit = { kind: "exact", entry });
-    const joined = await flights.join(this.key);
-    if (joined) return void (this.hit = { kind: "exact", entry: joined, joined: true });
-    if (!this.rules.readSemantic || !this.question) return void (this.semantic = "off");
-    if (!this.embedder) return void (this.semantic = "unavailable");
+    if (this.rules.readExact) {
+      const entry = await lookupExact(env.CACHE_KV, tenant.tenantId, this.key);
+      if (entry) return void (this.hit = { kind: "exact", entry });
+      // Checked and led with no await in between, so two identical misses cannot both lead.
+      const flight = flights.join(this.key);
+      if (flight) {
+        const joined = await flight;
+        if (joined) return void (this.hit = { kind: "exact", entry: joined, joined: true });
+      }
+    }
+    if (this.rules.write) this.leader = flights.lead(this.key);
+    if (this.rules.readExact && !this.rules.readSemantic) this.semantic = "off";
+  }
+
+  private async lookupSemantic(): Promise<void> {
+    const { env, tenant } = this.ctx;
+    if (!this.question) return void (this.semantic = "off");
+    const embedder = this.embedder;
+    if (!embedder) return void (this.semantic = "unavailable");
     const result = await lookupSemantic({
       kv: env.CACHE_KV,
       store: vectorStore(env),
-      embedder: this.embedder,
+      embedder,
       tenantId: tenant.tenantId,
       question: this.question,
-      scope: await this.scope(this.embedder),
-      threshold: tenant.policy.cache.semantic_threshold ?? this.embedder.defaultThreshold,
+      scope: await this.scope(embedder),
+      threshold: tenant.policy.cache.semantic_threshold ?? embedder.defaultThreshold,
     });
     this.semantic = result.status;
     this.vector = result.vector;
     if (result.hit) this.hit = { kind: "semantic", entry: result.hit.entry, score: result.hit.score };
     if (result.rejected || result.error) {
-      this.ctx.ledger.event.detail = { ...this.ctx.ledger.event.detail, semantic: { status: result.status, embedder: this.embedder.id, ...result.rejected, error: result.error } };
+      this.ctx.ledger.event.detail = { ...this.ctx.ledger.event.detail, semantic: { status: result.status, embedder: embedder.id, ...result.rejected, error: result.error } };
     }
   }
 
@@ -207,10 +229,11 @@ export class ChatCache {
   }
 
   private async storeVector(entry: CacheEntry): Promise<void> {
-    if (!this.rules.writeSemantic || !this.question || !this.embedder) return;
-    const vector = this.vector ?? (await embedQuestion(this.embedder, this.ctx.tenant.tenantId, this.question)).vector;
+    const embedder = this.rules.writeSemantic && this.question ? this.embedder : undefined;
+    if (!embedder || !this.question) return;
+    const vector = this.vector ?? (await embedQuestion(embedder, this.ctx.tenant.tenantId, this.question)).vector;
     if (!vector) return;
-    const scope = await this.scope(this.embedder);
+    const scope = await this.scope(embedder);
     await vectorStore(this.ctx.env).upsert(this.ctx.tenant.tenantId, [{ id: this.key, values: vector, scope, expiresAt: entry.fresh_until }]);
   }
 }

@@ -80,7 +80,11 @@ async function read(kv: KVNamespace, tenantId: string, key: string): Promise<Cac
   const address = entryKey(tenantId, key);
   const local = hot.get(address);
   if (local) return local;
-  const text = await kv.get(address, "text").catch(() => null);
+  // A cache that cannot be read is a miss, never a failed request; but it is worth a log line.
+  const text = await kv.get(address, "text").catch((error: unknown) => {
+    console.warn(JSON.stringify({ level: "warn", msg: "cache read failed", error: error instanceof Error ? error.message : String(error) }));
+    return null;
+  });
   const entry = parse(text, tenantId);
   if (entry && text) hot.set(address, entry, text.length);
   return entry;

@@ -94,6 +94,14 @@ describe("semantic cache", () => {
     expect(embedder.inputs.filter((t) => t === secret)).toHaveLength(2);
   });
 
+  it("concurrent identical misses still make one upstream call while the semantic lookup runs", async () => {
+    useFakeEmbedder();
+    const { key } = await createTenant();
+    const responses = await Promise.all(Array.from({ length: 5 }, () => chat(key, ask("How long does delivery take?"))));
+    const rows = await Promise.all(responses.map((res) => ledgerRow<Row>(res.headers.get("x-request-id") ?? "")));
+    expect(rows.map((r) => r.cache).sort()).toEqual(["exact", "exact", "exact", "exact", "miss"]);
+  });
+
   it("matches only within the same scope: system prompt, earlier turns, model", async () => {
     useFakeEmbedder();
     const { key } = await createTenant();
