@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { signWebhook } from "../auth/webhook-signature";
 import { parsePolicy } from "../config/tenant-policy";
+import { checkCallbackUrl } from "../jobs/callback-url-guard";
 import type { AlertEvent } from "./budget-types";
 
 const AlertEventSchema = z.object({
@@ -48,7 +49,7 @@ async function deliver(env: Env, alert: AlertEvent, url: string, fetcher: typeof
  * signed, to the tenant's webhook. A failed delivery is retried by the queue with backoff; after
  * max_retries it lands in the dead-letter queue.
  */
-export async function consumeAlertBatch(batch: MessageBatch<unknown>, env: Env, fetcher: typeof fetch = fetch, allowUrl: (url: string) => boolean = () => true): Promise<void> {
+export async function consumeAlertBatch(batch: MessageBatch<unknown>, env: Env, fetcher: typeof fetch = fetch): Promise<void> {
   for (const message of batch.messages) {
     const parsed = AlertEventSchema.safeParse(message.body);
     if (!parsed.success) {
@@ -61,7 +62,11 @@ export async function consumeAlertBatch(batch: MessageBatch<unknown>, env: Env, 
       await record(env, alert);
       const tenant = await env.DB.prepare("SELECT policy_json FROM tenants WHERE id = ?").bind(alert.tenant_id).first<{ policy_json: string }>();
       const url = parsePolicy(tenant?.policy_json).alert_webhook;
-      if (url && allowUrl(url)) {
+      const verdict = url ? checkCallbackUrl(url, env.ENVIRONMENT) : undefined;
+      if (url && verdict && !verdict.ok) {
+        // Checked again here, not only when the policy is saved: the rules can tighten after a URL was stored.
+        await env.DB.prepare("UPDATE alerts SET last_error = ? WHERE id = ?").bind(`webhook refused: ${verdict.reason}`, alert.id).run();
+      } else if (url) {
         await deliver(env, alert, url, fetcher);
         await env.DB.prepare("UPDATE alerts SET delivered_at = ?, delivery_attempts = ? WHERE id = ?").bind(Date.now(), message.attempts, alert.id).run();
       }

@@ -7,6 +7,7 @@ import { pushBudgetConfig } from "../budget/budget-client";
 import { type Budget, BudgetListSchema } from "../config/budget-config";
 import { TenantLimitsSchema, TenantPolicySchema } from "../config/tenant-policy";
 import { GatewayError } from "../errors";
+import { assertCallbackUrl } from "../jobs/callback-url-guard";
 import type { AppEnv } from "../hono-env";
 import { parseJsonBody } from "../validate/parse-json-body";
 
@@ -56,6 +57,7 @@ async function changed(env: Env, tenantId: string): Promise<void> {
 export const adminTenantRoutes = new Hono<AppEnv>()
   .post("/tenants", async (c) => {
     const body = await parseJsonBody(c, CreateTenantSchema);
+    if (body.policy?.alert_webhook) assertCallbackUrl(body.policy.alert_webhook, c.env.ENVIRONMENT, "policy.alert_webhook");
     const id = `ten_${ulid()}`;
     const policy = body.policy ?? TenantPolicySchema.parse({});
     const limits = body.limits ?? TenantLimitsSchema.parse({});
@@ -101,6 +103,7 @@ export const adminTenantRoutes = new Hono<AppEnv>()
   .put("/tenants/:id/policy", async (c) => {
     const tenant = await requireTenant(c.env.DB, c.req.param("id"));
     const policy = await parseJsonBody(c, TenantPolicySchema);
+    if (policy.alert_webhook) assertCallbackUrl(policy.alert_webhook, c.env.ENVIRONMENT, "alert_webhook");
     await c.env.DB.prepare("UPDATE tenants SET policy_json = ? WHERE id = ?").bind(JSON.stringify(policy), tenant.id).run();
     await changed(c.env, tenant.id);
     return c.json({ id: tenant.id, policy });
