@@ -6,5 +6,6 @@ import cacheExact from "./cache-exact.mjs";
 import cacheReplay from "./cache-replay.mjs";
 import faults from "./faults.mjs";
 import overhead from "./overhead.mjs";
+import priority from "./priority.mjs";
 
-export const scenarios = [overhead, faults, cacheExact, cacheReplay];
+export const scenarios = [overhead, faults, cacheExact, cacheReplay, priority];

@@ -74,7 +74,17 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
   });
 
   if (result.ok) {
-    await finish("succeeded", { result: { response: result.completion, meta: result.meta } });
+    const { meta } = result;
+    const routing = {
+      tier: meta.tier,
+      model: meta.model,
+      provider: meta.provider,
+      cache: meta.cache,
+      degraded: meta.degraded ?? null,
+      escalated_from: meta.escalatedFrom ?? null,
+      ...(batchItem ? { requested_model: request.data.model } : {}),
+    };
+    await finish("succeeded", { result: { response: result.completion, meta: routing } });
     return {};
   }
   const error = errorRecord(result.error);

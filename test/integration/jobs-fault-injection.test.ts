@@ -24,13 +24,19 @@ describe("nothing lost under injected failures", () => {
     );
 
     // A message retried mid-run: deliver every job's message again while the real consumer is working.
-    const redelivered = await deliver(QUEUE.interactive, jobs.map((j) => ({ type: "job", job_id: j.id, tenant_id: tenant.id, lane: "interactive" })), 2);
+    const bodies = jobs.map((j) => ({ type: "job" as const, job_id: j.id, tenant_id: tenant.id, lane: "interactive" as const }));
+    const redelivered = await deliver(QUEUE.interactive, bodies, 2);
     expect(redelivered.explicitAcks.length + redelivered.retryMessages.length).toBe(jobs.length);
+    // Where this copy won the claim and asked for a retry, do what the platform does: deliver it again later.
+    for (const { body, delaySeconds } of redelivered.retried) await env.JOBS_INTERACTIVE.send(body, { contentType: "json", delaySeconds });
 
     const finals = await waitFor(async () => {
       const views = await Promise.all(jobs.map((j) => getJobView(tenant.key, j.id)));
       return views.every((v) => TERMINAL.has(v.status)) ? views : null;
-    }, "every job to be terminal", 80_000);
+    }, "every job to be terminal", 80_000).catch(async (error: Error) => {
+      const stuck = (await Promise.all(jobs.map((j) => getJobView(tenant.key, j.id)))).filter((v) => !TERMINAL.has(v.status));
+      throw new Error(`${error.message}: ${JSON.stringify(stuck.map((v) => ({ id: v.id, status: v.status, attempts: v.attempts })))}`);
+    });
 
     for (const [i, view] of finals.entries()) expect(plans[i]?.expect, `job ${i} (${plans[i]?.fault ?? "no fault"})`).toContain(view.status);
     // And once more after the end: a late duplicate is a no-op.

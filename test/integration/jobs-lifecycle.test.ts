@@ -98,7 +98,7 @@ describe("job execution (queue consumer)", () => {
     for (const attempt of [1, 2, 3]) {
       const result = await deliver(QUEUE.interactive, [message], attempt);
       expect(result.retryMessages).toHaveLength(1);
-      expect(result.retryDelays).toEqual([2 ** (attempt - 1)]);
+      expect(result.retried.map((r) => r.delaySeconds)).toEqual([2 ** (attempt - 1)]);
       const row = await jobRow(message.job_id);
       expect(row).toMatchObject({ status: "queued", attempts: attempt, lease_until: null });
       expect(JSON.parse(row.error_json ?? "{}")).toMatchObject({ code: "upstream_error" });
