@@ -7,13 +7,14 @@ import { ulid } from "ulid";
 import { adminAuth } from "./auth/admin-auth";
 import { tenantAuth } from "./auth/tenant-auth";
 import { GatewayError } from "./errors";
+import { idempotency } from "./middleware/idempotency";
 import type { AppEnv } from "./hono-env";
 import { RequestLedger } from "./ledger/request-ledger";
 import { captureRequestLog } from "./ledger/request-log";
 import { adminBreakerRoutes } from "./routes/admin-breakers";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters";
 import { adminReportRoutes } from "./routes/admin-reports";
-import { adminTenantRoutes, type TenantHooks } from "./routes/admin-tenants";
+import { adminTenantRoutes } from "./routes/admin-tenants";
 import { batchRoutes } from "./routes/batches";
 import { chatRoutes } from "./routes/chat";
 import { dashboardRoutes } from "./routes/dashboard";
@@ -22,6 +23,7 @@ import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
 import { modelsRoutes } from "./routes/models";
+import { tenantUsageRoutes } from "./routes/tenant-usage";
 import { workflowRoutes } from "./routes/workflows";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -39,7 +41,7 @@ export function renderError(error: unknown): GatewayError {
   return new GatewayError(500, "internal_error", "Internal error");
 }
 
-export function buildApp(hooks: TenantHooks = {}) {
+export function buildApp() {
   const app = new Hono<AppEnv>();
 
   app.use(requestId({ headerName: "", generator: () => ulid() }));
@@ -80,17 +82,20 @@ export function buildApp(hooks: TenantHooks = {}) {
       await next();
     });
   });
+  app.use("/v1/chat/completions", idempotency);
+  app.use("/v1/messages", idempotency);
   app.route("/v1", chatRoutes);
   app.route("/v1", messagesRoutes);
   app.route("/v1", embeddingsRoutes);
   app.route("/v1", modelsRoutes);
+  app.route("/v1", memoRoutes);
+  app.route("/v1", tenantUsageRoutes);
   app.route("/v1", jobRoutes);
   app.route("/v1", batchRoutes);
   app.route("/v1", workflowRoutes);
-  app.route("/v1", memoRoutes);
 
   app.use("/admin/*", adminAuth);
-  app.route("/admin", adminTenantRoutes(hooks));
+  app.route("/admin", adminTenantRoutes);
   app.route("/admin", adminBreakerRoutes);
   app.route("/admin", adminDeadLetterRoutes);
   app.route("/admin", adminReportRoutes);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { signWebhook } from "../auth/webhook-signature";
+import { SIGNATURE_HEADER, signWebhook } from "../auth/webhook-signature";
 import { parsePolicy } from "../config/tenant-policy";
 import { checkCallbackUrl } from "../jobs/callback-url-guard";
 import type { AlertEvent } from "./budget-types";
@@ -37,7 +37,7 @@ async function deliver(env: Env, alert: AlertEvent, url: string, fetcher: typeof
   const body = JSON.stringify(alert);
   const response = await fetcher(url, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-tollgate-signature": await signWebhook(env.WEBHOOK_SIGNING_SECRET, body), "x-tollgate-event": "budget_alert" },
+    headers: { "content-type": "application/json", [SIGNATURE_HEADER]: await signWebhook(env.WEBHOOK_SIGNING_SECRET, body), "x-tollgate-event": "budget_alert" },
     body,
     signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
   });

@@ -14,8 +14,8 @@ export interface Embedder {
   readonly defaultThreshold: number;
   /** Self-hosted or Workers AI: may see the text of sensitive requests. */
   readonly private: boolean;
-  /** `scope` keeps the cached vector apart from other scopes' (one per tenant for chat questions). */
-  embed(text: string, signal: AbortSignal, scope?: string): Promise<Result<number[], ProviderFailure>>;
+  /** `scope` keeps the cached vector apart from other tenants' (see embedding-cache.ts). */
+  embed(text: string, signal: AbortSignal, scope: string): Promise<Result<number[], ProviderFailure>>;
 }
 
 /** Any catalog embedding model behind its provider adapter: Workers AI, OpenAI-compatible or the local server. */
@@ -34,7 +34,7 @@ class ProviderEmbedder implements Embedder {
     this.private = model.private;
   }
 
-  async embed(text: string, signal: AbortSignal, scope?: string): Promise<Result<number[], ProviderFailure>> {
+  async embed(text: string, signal: AbortSignal, scope: string): Promise<Result<number[], ProviderFailure>> {
     const result = await embedWithCache(this.kv, this.instance, this.model, [text], signal, scope);
     if (!result.ok) return result;
     const vector = result.value.vectors[0];

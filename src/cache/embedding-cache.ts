@@ -13,11 +13,10 @@ export interface CachedEmbeddings {
   hits: number;
 }
 
-// Embeddings depend only on model and text, never on the tenant, so one entry serves everyone who
-// calls /v1/embeddings. A `scope` keeps a set of entries apart: Tollgate's own query embeddings are
-// every tenant's chat questions, and a shared entry would let another tenant learn, from a cache hit
-// on /v1/embeddings, that someone asked exactly that.
-const entryKey = async (model: CatalogModel, text: string, scope?: string) => `emb:${scope ? `${scope}:` : ""}${model.id}:${await sha256Hex(text)}`;
+// An embedding depends only on model and text, but entries are still kept per tenant: a shared entry
+// would let one tenant learn, from a cache hit (cost $0, x-tollgate-cache: exact), that another tenant
+// embedded exactly that text. The scope is the tenant id.
+const entryKey = async (model: CatalogModel, text: string, scope: string) => `emb:${scope}:${model.id}:${await sha256Hex(text)}`;
 
 /** Embeds through KV: only the inputs never seen before go to the provider. */
 export async function embedWithCache(
@@ -26,7 +25,7 @@ export async function embedWithCache(
   model: CatalogModel,
   inputs: string[],
   signal: AbortSignal,
-  scope?: string,
+  scope: string,
 ): Promise<Result<CachedEmbeddings, ProviderFailure>> {
   const keys = await Promise.all(inputs.map((text) => entryKey(model, text, scope)));
   const cached = await Promise.all(keys.map((key) => kv.get<number[]>(key, "json").catch(() => null)));

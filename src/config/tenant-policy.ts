@@ -32,6 +32,14 @@ export const TenantPolicySchema = z
     /** Route every request as if it carried x-tollgate-data: sensitive. */
     sensitive: z.boolean().default(false),
     deadline_ms: z.number().int().min(100).max(600_000).optional(),
+    /** The timeout hierarchy under the deadline: one attempt, a stream's first token, the gap between chunks. */
+    timeouts: z
+      .object({
+        attempt_ms: z.number().int().min(100).max(600_000).default(60_000),
+        first_token_ms: z.number().int().min(100).max(600_000).default(30_000),
+        idle_ms: z.number().int().min(100).max(600_000).default(30_000),
+      })
+      .prefault({}),
     off_peak: z.object({ start_hour: HourSchema, end_hour: HourSchema }).prefault({ start_hour: 0, end_hour: 6 }),
     alert_webhook: z.url().max(2048).optional(),
     /** Allow prompt and completion text in the structured logs. Off by default. */

@@ -1,7 +1,7 @@
 import { checkCallbackUrl } from "./callback-url-guard";
 import { type JobRow, ownerCost } from "./job-store";
 import { jobView } from "./job-view";
-import { SIGNATURE_HEADER, signWebhook } from "./webhook-signature";
+import { SIGNATURE_HEADER, signWebhook } from "../auth/webhook-signature";
 
 export const MAX_CALLBACK_ATTEMPTS = 5;
 const CALLBACK_TIMEOUT_MS = 10_000;

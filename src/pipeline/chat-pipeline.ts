@@ -1,61 +1,19 @@
-import { completionChunks, replayChunks } from "../cache/cached-stream";
-import { type CacheHit, ChatCache } from "../cache/chat-cache";
-import type { SemanticStatus } from "../cache/semantic-cache";
-import { type CatalogModel, priceUsd, type Tier } from "../config/model-catalog";
+import { type Admission, admitRequest, type AdmitRequestInput } from "../budget/admission";
+import { ChatCache } from "../cache/chat-cache";
 import { GatewayError } from "../errors";
-import type { TenantContext } from "../hono-env";
-import type { CacheStatus } from "../ledger/ledger-event";
-import type { RequestLedger } from "../ledger/request-ledger";
-import { type BreakerGate, callWithFallback, type ChainFailure } from "../providers/call-with-fallback";
-import { availableCatalog, providerInstances } from "../providers/provider-registry";
-import type { ChatChunk, ChatCompletion, Usage } from "../providers/provider-types";
-import { planRoute, type RoutePlan } from "../routing/route-plan";
+import { availableCatalog } from "../providers/provider-registry";
+import type { Usage } from "../providers/provider-types";
+import { type PlanInput, planRoute, type RoutePlan } from "../routing/route-plan";
+import { complexityTier } from "../routing/tier-suggestion";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import type { ChatRequest } from "../validate/chat-request";
-import type { RequestHints } from "../validate/request-hints";
+import type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
+import { type Answer, escalate, stripConfidence, withConfidence } from "./escalation";
 import { meterStream, type StreamSummary } from "./metered-stream";
+import { callChain, chainError, chargeUsage, deadlineMs } from "./provider-call";
+import { serveHit, serveStale } from "./serve-cached";
 
-export interface ChatContext {
-  env: Env;
-  waitUntil: (promise: Promise<unknown>) => void;
-  tenant: TenantContext;
-  hints: RequestHints;
-  ledger: RequestLedger;
-  simFaultHeader?: string;
-  breaker: BreakerGate;
-  /** Wraps a stage so it shows up in Server-Timing. */
-  stage: <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
-}
-
-export interface ResponseMeta {
-  tier: Tier;
-  model: string;
-  provider: string;
-  cache: CacheStatus;
-  /** What the semantic lookup did (x-tollgate-semantic), when it was consulted. */
-  semantic?: SemanticStatus;
-  costUsd: number;
-  savedUsd: number;
-  degraded?: string;
-  escalatedFrom?: string;
-  budgetRemainingUsd?: number;
-}
-
-export type ChatOutcome =
-  | { kind: "completion"; completion: ChatCompletion; meta: ResponseMeta }
-  | { kind: "stream"; chunks: AsyncGenerator<ChatChunk, void, void>; meta: ResponseMeta; done: Promise<StreamSummary> };
-
-const DEFAULT_DEADLINE_MS = 120_000;
-const ATTEMPT_TIMEOUT_MS = 60_000;
-const FIRST_TOKEN_TIMEOUT_MS = 30_000;
-const IDLE_TIMEOUT_MS = 30_000;
-const MAX_ATTEMPTS_PER_MODEL = 2;
-
-function chainError(failure: ChainFailure): GatewayError {
-  if (failure.deadlineExceeded) return new GatewayError(504, "deadline_exceeded", "The request deadline passed before any provider answered");
-  if (failure.allOpen) return new GatewayError(503, "no_healthy_provider", "Every candidate provider is unhealthy (circuit open) and no cached answer exists", null, { "retry-after": "5" });
-  return new GatewayError(502, "upstream_error", `Every provider in the chain failed; last: ${failure.last?.message ?? "no candidate"}`);
-}
+export type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
 
 /** Usage for a stream: the provider's own count when it sent one, else what was actually delivered. */
 export function streamUsage(req: ChatRequest, summary: StreamSummary): Usage {
@@ -67,7 +25,7 @@ export function streamUsage(req: ChatRequest, summary: StreamSummary): Usage {
 
 /**
  * POST /v1/chat/completions, /v1/messages and jobs all come through here. Read it top to bottom:
- * route → cache → call (with retries and fallback) → meter → respond. Each stage is one call.
+ * route → cache → admit → call (retries, fallback) → escalate → settle and record → respond.
  */
 export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatOutcome> {
   const { env, hints, tenant, ledger } = ctx;
@@ -76,108 +34,94 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   event.stream = req.stream === true;
 
   // Routing comes first because the cache key names the resolved tier (what `auto` will be served at).
-  const catalog = availableCatalog(env);
-  const plan = await ctx.stage("route", () => planRoute({ model: req.model, policy: tenant.policy, hints, catalog }));
+  const catalog = availableCatalog(env).filter((m) => m.kind === "chat");
+  const planInput: PlanInput = { model: req.model, policy: tenant.policy, hints, catalog, suggest: () => complexityTier(req) };
+  const plan = await ctx.stage("route", () => planRoute(planInput));
   event.tier = plan.tier;
   event.route_reason = plan.reason;
 
   const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.tier }));
-  if (cache.hit) return serveCached(ctx, req, plan, cache.hit, cache.semantic);
+  if (cache.hit) return serveHit(ctx, req, plan.tier, cache.hit, cache.semantic);
 
-  // admit: the budget step goes here, after the cache (hits cost nothing) and before any provider call.
-
+  const deadline = deadlineMs(hints, tenant);
+  const deadlineAt = Date.now() + deadline;
+  const admitInput: AdmitRequestInput = { env, tenantId: tenant.tenantId, keyId: tenant.keyId, requestId: event.request_id, task: hints.task, req, plan, planInput, deadlineMs: deadline };
+  let admission: Admission;
   try {
-    return await callProviders(ctx, req, plan, cache);
+    admission = await ctx.stage("admit", () => admitRequest(admitInput));
   } catch (error) {
     cache.abandon();
+    // Past the hard stop a cached answer, however old, still flows: it costs nothing.
+    const stale = error instanceof GatewayError && error.code === "budget_exceeded" ? await cache.stale() : undefined;
+    if (stale) return serveStale(ctx, req, plan.tier, stale, "budget");
+    throw error;
+  }
+  event.tier = admission.plan.tier;
+  if (admission.degraded) event.route_reason = `${event.route_reason}+budget-cap`;
+
+  try {
+    return await callProviders(ctx, req, admission, cache, admitInput, deadlineAt);
+  } catch (error) {
+    cache.abandon();
+    ctx.waitUntil(admission.settle(event.cost_usd, event.prompt_tokens + event.completion_tokens));
+    const recoverable = error instanceof GatewayError && (error.code === "no_healthy_provider" || error.code === "upstream_error");
+    const stale = recoverable && tenant.policy.cache.serve_stale_on_error ? await cache.stale() : undefined;
+    if (stale) return serveStale(ctx, req, admission.plan.tier, stale, "stale-cache");
     throw error;
   }
 }
 
-/** A cache hit: $0, with what the call would have cost recorded as saved. */
-function serveCached(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, hit: CacheHit, semantic: SemanticStatus | undefined): ChatOutcome {
-  const { entry } = hit;
-  const event = ctx.ledger.event;
-  Object.assign(event, { cache: hit.kind, model: entry.model, provider: entry.provider, cost_usd: 0, saved_usd: entry.cost_usd, attempts: 0 });
-  event.detail = { ...event.detail, cache: { source_request: entry.request_id, score: hit.score ?? null, joined: hit.joined ?? false } };
-  const meta: ResponseMeta = { tier: plan.tier, model: entry.model, provider: entry.provider, cache: hit.kind, semantic, costUsd: 0, savedUsd: entry.cost_usd };
-  const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
-  const completion: ChatCompletion = { ...entry.completion, ...ids };
-  if (req.stream !== true) return { kind: "completion", completion, meta };
-  const choice = completion.choices[0];
-  const summary: StreamSummary = { text: choice?.message.content ?? "", usage: completion.usage, finish: choice?.finish_reason ?? null, endedAt: Date.now() };
-  event.ttfb_ms = ctx.ledger.elapsedMs();
-  return { kind: "stream", chunks: replayChunks(completionChunks(completion, ids)), meta, done: Promise.resolve(summary) };
-}
-
-async function callProviders(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, cache: ChatCache): Promise<ChatOutcome> {
-  const { env, hints, tenant, ledger } = ctx;
+async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admission, cache: ChatCache, admitInput: AdmitRequestInput, deadlineAt: number): Promise<ChatOutcome> {
+  const { ledger, tenant } = ctx;
   const event = ledger.event;
-  const stream = req.stream === true;
-  const deadlineMs = hints.deadlineMs ?? tenant.policy.deadline_ms ?? DEFAULT_DEADLINE_MS;
-  const deadlineAt = Date.now() + deadlineMs;
+  const plan: RoutePlan = admission.plan;
+  const escalating = plan.auto && tenant.policy.escalation && req.stream !== true;
+  const upstreamReq = withConfidence(admission.req, escalating && plan.tier !== "powerful");
   const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
-  const result = await ctx.stage("upstream", () =>
-    callWithFallback({
-      instances: providerInstances(env, { simFaultHeader: ctx.simFaultHeader }),
-      chain: plan.chain,
-      req,
-      stream,
-      ids,
-      deadlineAt,
-      attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
-      firstTokenTimeoutMs: FIRST_TOKEN_TIMEOUT_MS,
-      idleTimeoutMs: IDLE_TIMEOUT_MS,
-      maxAttemptsPerModel: MAX_ATTEMPTS_PER_MODEL,
-      breaker: ctx.breaker,
-    }),
-  );
+  const result = await ctx.stage("upstream", () => callChain(ctx, upstreamReq, plan, ids, deadlineAt));
   const attempts = result.ok ? result.value.attempts : result.error.attempts;
   event.attempts = attempts.length;
-  event.detail = { ...event.detail, attempts };
+  event.detail = { ...event.detail, attempts, estimate_usd: admission.estimate.usd };
   if (!result.ok) throw chainError(result.error);
 
   const { model } = result.value;
-  event.model = model.id;
-  event.provider = model.provider;
-  event.cache = cache.status;
-  const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: event.cache, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
-  if (attempts.length > 1) meta.degraded = "fallback";
-  event.degraded = meta.degraded ?? null;
-  const served = { model, tier: plan.tier, requestId: event.request_id };
+  const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: cache.status, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
+  meta.degraded = admission.degraded ? "budget" : attempts.length > 1 ? "fallback" : undefined;
+  if (admission.result.remainingUsd !== null) meta.budgetRemainingUsd = admission.result.remainingUsd;
+  Object.assign(event, { model: model.id, provider: model.provider, cache: cache.status, degraded: meta.degraded ?? null });
 
   if (result.value.completion) {
-    const completion = result.value.completion;
-    settleUsage(event, model, completion.usage);
+    const first: Answer = { completion: result.value.completion, model, tier: plan.tier, attempts: attempts.length };
+    chargeUsage(event, model, first.completion.usage);
+    const firstCost = event.cost_usd;
+    ctx.waitUntil(admission.settle(firstCost, first.completion.usage.total_tokens));
+    const { answer, steps } = escalating ? await ctx.stage("escalate", () => escalate(ctx, req, first, admission, admitInput, deadlineAt)) : { answer: first, steps: [] };
+    if (steps.length) event.detail = { ...event.detail, escalations: steps, first_cost_usd: firstCost };
+    if (answer !== first) {
+      Object.assign(meta, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalatedFrom: plan.tier });
+      Object.assign(event, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalated_from: plan.tier, attempts: answer.attempts });
+    }
     meta.costUsd = event.cost_usd;
-    cache.store(completion, served);
+    const completion = stripConfidence(answer.completion, req);
+    cache.store(completion, { model: answer.model, tier: answer.tier, requestId: event.request_id });
     return { kind: "completion", completion, meta };
   }
 
-  const started = result.value.stream;
   let resolveDone: (summary: StreamSummary) => void = () => undefined;
   const done = new Promise<StreamSummary>((resolve) => {
     resolveDone = resolve;
   });
-  const metered = meterStream(started, (summary) => {
+  const metered = meterStream(result.value.stream, (summary) => {
     const usage = streamUsage(req, summary);
-    settleUsage(event, model, usage);
+    const cost = chargeUsage(event, model, usage);
+    ctx.waitUntil(admission.settle(cost, usage.total_tokens));
     event.ttfb_ms = summary.firstChunkAt ? Math.max(0, summary.firstChunkAt - event.ts) : null;
     event.latency_ms = Math.max(1, summary.endedAt - event.ts);
-    if (summary.error) {
-      event.status = 502;
-      event.error_code = "upstream_error";
-    }
+    if (summary.error) Object.assign(event, { status: 502, error_code: "upstream_error" });
     resolveDone({ ...summary, usage });
   });
   ledger.until(done);
-  // Streams are priced before the first byte from the estimate; the header cannot wait for the end.
-  meta.costUsd = priceUsd(model, countPromptTokens(req), 0);
-  return { kind: "stream", chunks: cache.recordStream(metered, done, served, ids), meta, done };
-}
-
-function settleUsage(event: RequestLedger["event"], model: CatalogModel, usage: Usage): void {
-  event.prompt_tokens = usage.prompt_tokens;
-  event.completion_tokens = usage.completion_tokens;
-  event.cost_usd = priceUsd(model, usage.prompt_tokens, usage.completion_tokens);
+  // The header goes out before the last token, so a stream shows its reserved worst case.
+  meta.costUsd = admission.estimate.usd;
+  return { kind: "stream", chunks: cache.recordStream(metered, done, { model, tier: plan.tier, requestId: event.request_id }, ids), meta, done };
 }

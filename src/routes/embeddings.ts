@@ -40,7 +40,7 @@ export const embeddingsRoutes = new Hono<AppEnv>().post("/embeddings", async (c)
   Object.assign(event, { model: model.id, provider: model.provider, tier: model.tier });
 
   const signal = AbortSignal.timeout(hints.deadlineMs ?? 30_000);
-  const result = await stage(c, "upstream", () => embedWithCache(c.env.CACHE_KV, instance, model, inputs, signal));
+  const result = await stage(c, "upstream", () => embedWithCache(c.env.CACHE_KV, instance, model, inputs, signal, c.var.tenant.tenantId));
   if (!result.ok) {
     throw signal.aborted
       ? new GatewayError(504, "deadline_exceeded", "The embeddings provider did not answer in time")

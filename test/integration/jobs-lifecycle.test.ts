@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { submitJob } from "../../src/jobs/job-submission";
-import { verifyWebhook } from "../../src/jobs/webhook-signature";
+import { verifyWebhook } from "../../src/auth/webhook-signature";
 import { admin, createTenant, ledgerRow } from "../fixtures/gateway";
 import { chatBody, deliver, getJobView, insertQueuedJob, jobRow, ledgerRowsFor, postJob, QUEUE, runCron, tenantCall, waitFor, waitForJob } from "../fixtures/jobs-fixtures";
 
@@ -96,6 +96,9 @@ describe("job execution (queue consumer)", () => {
     const message = await insertQueuedJob(tenant.id, "always failing", { hints: { simFault: "500" } });
 
     for (const attempt of [1, 2, 3]) {
+      // Each delivery fails on every provider; without a reset the breakers would open and the error
+      // would become no_healthy_provider, which is right but not what this test is about.
+      await admin("/admin/breakers", "DELETE");
       const result = await deliver(QUEUE.interactive, [message], attempt);
       expect(result.retryMessages).toHaveLength(1);
       expect(result.retried.map((r) => r.delaySeconds)).toEqual([2 ** (attempt - 1)]);
@@ -103,6 +106,7 @@ describe("job execution (queue consumer)", () => {
       expect(row).toMatchObject({ status: "queued", attempts: attempt, lease_until: null });
       expect(JSON.parse(row.error_json ?? "{}")).toMatchObject({ code: "upstream_error" });
     }
+    await admin("/admin/breakers", "DELETE");
     const last = await deliver(QUEUE.interactive, [message], 4);
     expect(last.explicitAcks).toHaveLength(1);
     expect(last.retryMessages).toHaveLength(0);

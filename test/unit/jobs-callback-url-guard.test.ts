@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assertCallbackUrl, checkCallbackUrl, isBlockedIPv4, isBlockedIPv6, strictUrlPolicy } from "../../src/jobs/callback-url-guard";
-import { signWebhook, verifyWebhook } from "../../src/jobs/webhook-signature";
+import { signWebhook, verifyWebhook } from "../../src/auth/webhook-signature";
 
 const refused = (url: string, environment = "production") => {
   const verdict = checkCallbackUrl(url, environment);

@@ -1,0 +1,40 @@
+import type { SemanticStatus } from "../cache/semantic-cache";
+import type { Tier } from "../config/model-catalog";
+import type { TenantContext } from "../hono-env";
+import type { CacheStatus } from "../ledger/ledger-event";
+import type { RequestLedger } from "../ledger/request-ledger";
+import type { BreakerGate } from "../providers/call-with-fallback";
+import type { ChatChunk, ChatCompletion } from "../providers/provider-types";
+import type { RequestHints } from "../validate/request-hints";
+import type { StreamSummary } from "./metered-stream";
+
+/** Everything a chat call needs, whether it came over HTTP or off a queue. */
+export interface ChatContext {
+  env: Env;
+  waitUntil: (promise: Promise<unknown>) => void;
+  tenant: TenantContext;
+  hints: RequestHints;
+  ledger: RequestLedger;
+  simFaultHeader?: string;
+  breaker: BreakerGate;
+  /** Wraps a stage so it shows up in Server-Timing. */
+  stage: <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
+}
+
+export interface ResponseMeta {
+  tier: Tier;
+  model: string;
+  provider: string;
+  cache: CacheStatus;
+  /** What the semantic lookup did (x-tollgate-semantic), when it was consulted. */
+  semantic?: SemanticStatus;
+  costUsd: number;
+  savedUsd: number;
+  degraded?: string;
+  escalatedFrom?: string;
+  budgetRemainingUsd?: number;
+}
+
+export type ChatOutcome =
+  | { kind: "completion"; completion: ChatCompletion; meta: ResponseMeta }
+  | { kind: "stream"; chunks: AsyncGenerator<ChatChunk, void, void>; meta: ResponseMeta; done: Promise<StreamSummary> };

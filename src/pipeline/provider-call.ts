@@ -1,0 +1,50 @@
+import { type CatalogModel, priceUsd } from "../config/model-catalog";
+import { GatewayError } from "../errors";
+import type { TenantContext } from "../hono-env";
+import type { LedgerEvent } from "../ledger/ledger-event";
+import { callWithFallback, type ChainFailure, type ChainSuccess } from "../providers/call-with-fallback";
+import { providerInstances } from "../providers/provider-registry";
+import type { ResponseIds, Usage } from "../providers/provider-types";
+import type { RoutePlan } from "../routing/route-plan";
+import type { ChatRequest } from "../validate/chat-request";
+import type { ChatContext } from "./chat-types";
+
+const MAX_ATTEMPTS_PER_MODEL = 2;
+const DEFAULT_DEADLINE_MS = 120_000;
+
+export function deadlineMs(hints: ChatContext["hints"], tenant: TenantContext): number {
+  return hints.deadlineMs ?? tenant.policy.deadline_ms ?? DEFAULT_DEADLINE_MS;
+}
+
+export function chainError(failure: ChainFailure): GatewayError {
+  if (failure.deadlineExceeded) return new GatewayError(504, "deadline_exceeded", "The request deadline passed before any provider answered");
+  if (failure.allOpen) return new GatewayError(503, "no_healthy_provider", "Every candidate provider is unhealthy (circuit open) and no cached answer exists", null, { "retry-after": "5" });
+  return new GatewayError(502, "upstream_error", `Every provider in the chain failed; last: ${failure.last?.message ?? "no candidate"}`);
+}
+
+/** One tier's chain: the per-attempt, first-token and idle timeouts sit under the request deadline. */
+export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, ids: ResponseIds, deadlineAt: number): Promise<{ ok: true; value: ChainSuccess } | { ok: false; error: ChainFailure }> {
+  const timeouts = ctx.tenant.policy.timeouts;
+  return callWithFallback({
+    instances: providerInstances(ctx.env, { simFaultHeader: ctx.simFaultHeader }),
+    chain: plan.chain,
+    req,
+    stream: req.stream === true,
+    ids,
+    deadlineAt,
+    attemptTimeoutMs: timeouts.attempt_ms,
+    firstTokenTimeoutMs: timeouts.first_token_ms,
+    idleTimeoutMs: timeouts.idle_ms,
+    maxAttemptsPerModel: MAX_ATTEMPTS_PER_MODEL,
+    breaker: ctx.breaker,
+  });
+}
+
+/** Adds one priced attempt (a first answer or an escalation) to the request's ledger row. */
+export function chargeUsage(event: LedgerEvent, model: CatalogModel, usage: Usage): number {
+  const cost = priceUsd(model, usage.prompt_tokens, usage.completion_tokens);
+  event.prompt_tokens += usage.prompt_tokens;
+  event.completion_tokens += usage.completion_tokens;
+  event.cost_usd += cost;
+  return cost;
+}
