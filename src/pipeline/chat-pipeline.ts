@@ -88,6 +88,7 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
   const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: cache.status, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
   meta.degraded = admission.degraded ? "budget" : attempts.length > 1 ? "fallback" : undefined;
   if (admission.result.remainingUsd !== null) meta.budgetRemainingUsd = admission.result.remainingUsd;
+  meta.reservedUsd = admission.result.reservedUsd;
   Object.assign(event, { model: model.id, provider: model.provider, cache: cache.status, degraded: meta.degraded ?? null });
 
   if (result.value.completion) {

@@ -33,6 +33,8 @@ export interface ResponseMeta {
   degraded?: string;
   escalatedFrom?: string;
   budgetRemainingUsd?: number;
+  /** What admission reserved: the worst case the budget held for this request before it ran. */
+  reservedUsd?: number;
 }
 
 export type ChatOutcome =

@@ -38,6 +38,7 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   c.header("x-tollgate-cost-usd", meta.costUsd.toFixed(8));
   c.header("x-tollgate-saved-usd", meta.savedUsd.toFixed(8));
   if (meta.budgetRemainingUsd !== undefined) c.header("x-tollgate-budget-remaining-usd", meta.budgetRemainingUsd.toFixed(6));
+  if (meta.reservedUsd !== undefined) c.header("x-tollgate-reserved-usd", meta.reservedUsd.toFixed(8));
   if (meta.degraded) c.header("x-tollgate-degraded", meta.degraded);
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
 }
