@@ -19,6 +19,7 @@ import { batchRoutes } from "./routes/batches";
 import { chatRoutes } from "./routes/chat";
 import { dashboardRoutes } from "./routes/dashboard";
 import { embeddingsRoutes } from "./routes/embeddings";
+import { feedbackRoutes } from "./routes/feedback";
 import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
@@ -90,6 +91,7 @@ export function buildApp() {
   app.route("/v1", modelsRoutes);
   app.route("/v1", memoRoutes);
   app.route("/v1", tenantUsageRoutes);
+  app.route("/v1", feedbackRoutes);
   app.route("/v1", jobRoutes);
   app.route("/v1", batchRoutes);
   app.route("/v1", workflowRoutes);

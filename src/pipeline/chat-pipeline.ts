@@ -1,14 +1,16 @@
 import { type Admission, admitRequest, type AdmitRequestInput } from "../budget/admission";
 import { ChatCache } from "../cache/chat-cache";
+import { type Embedder, selectEmbedder } from "../cache/embedder";
 import { GatewayError } from "../errors";
 import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";
-import { type PlanInput, planRoute, type RoutePlan } from "../routing/route-plan";
+import { fixedTier, type PlanInput, planRoute, type RoutePlan } from "../routing/route-plan";
+import { learnedTier, recordSamples, type Sample } from "../routing/learned-router";
 import { complexityTier } from "../routing/tier-suggestion";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import type { ChatRequest } from "../validate/chat-request";
 import type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
-import { type Answer, escalate, stripConfidence, withConfidence } from "./escalation";
+import { type Answer, escalate, type EscalationStep, stripConfidence, withConfidence } from "./escalation";
 import { meterStream, type StreamSummary } from "./metered-stream";
 import { callChain, chainError, chargeUsage, deadlineMs } from "./provider-call";
 import { serveHit, serveStale } from "./serve-cached";
@@ -35,7 +37,9 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
 
   // Routing comes first because the cache key names the resolved tier (what `auto` will be served at).
   const catalog = availableCatalog(env).filter((m) => m.kind === "chat");
-  const planInput: PlanInput = { model: req.model, policy: tenant.policy, hints, catalog, suggest: () => complexityTier(req) };
+  const embedder = selectEmbedder(env, tenant.policy, hints.sensitive === "sensitive" || tenant.policy.sensitive);
+  const learned = req.model === "auto" && !fixedTier({ policy: tenant.policy, hints }) ? await ctx.stage("learn", () => learnedTier(env, tenant.tenantId, req, embedder)) : undefined;
+  const planInput: PlanInput = { model: req.model, policy: tenant.policy, hints, catalog, suggest: () => learned ?? complexityTier(req) };
   const plan = await ctx.stage("route", () => planRoute(planInput));
   event.tier = plan.tier;
   event.route_reason = plan.reason;
@@ -60,7 +64,7 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   if (admission.degraded) event.route_reason = `${event.route_reason}+budget-cap`;
 
   try {
-    return await callProviders(ctx, req, admission, cache, admitInput, deadlineAt);
+    return await callProviders(ctx, req, admission, cache, admitInput, deadlineAt, embedder);
   } catch (error) {
     cache.abandon();
     ctx.waitUntil(admission.settle(event.cost_usd, event.prompt_tokens + event.completion_tokens));
@@ -71,7 +75,7 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   }
 }
 
-async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admission, cache: ChatCache, admitInput: AdmitRequestInput, deadlineAt: number): Promise<ChatOutcome> {
+async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admission, cache: ChatCache, admitInput: AdmitRequestInput, deadlineAt: number, embedder: Embedder | undefined): Promise<ChatOutcome> {
   const { ledger, tenant } = ctx;
   const event = ledger.event;
   const plan: RoutePlan = admission.plan;
@@ -98,6 +102,7 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
     ctx.waitUntil(admission.settle(firstCost, first.completion.usage.total_tokens));
     const { answer, steps } = escalating ? await ctx.stage("escalate", () => escalate(ctx, req, first, admission, admitInput, deadlineAt)) : { answer: first, steps: [] };
     if (steps.length) event.detail = { ...event.detail, escalations: steps, first_cost_usd: firstCost };
+    if (plan.auto) ctx.waitUntil(rememberRoute(ctx, req, answer, steps, embedder).catch(() => undefined));
     if (answer !== first) {
       Object.assign(meta, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalatedFrom: plan.tier });
       Object.assign(event, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalated_from: plan.tier, attempts: answer.attempts });
@@ -125,4 +130,18 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
   // The header goes out before the last token, so a stream shows its reserved worst case.
   meta.costUsd = admission.estimate.usd;
   return { kind: "stream", chunks: cache.recordStream(metered, done, { model, tier: plan.tier, requestId: event.request_id }, ids), meta, done };
+}
+
+/**
+ * Teaches the learned router: an escalation says the cheaper tier was not good enough and the final
+ * one was; otherwise the label waits for POST /v1/feedback.
+ */
+function rememberRoute(ctx: ChatContext, req: ChatRequest, answer: Answer, steps: EscalationStep[], embedder: Embedder | undefined): Promise<void> {
+  const requestId = ctx.ledger.event.request_id;
+  const answered = steps.filter((s) => s.outcome === "answered");
+  const samples: Sample[] = [
+    ...answered.map((s): Sample => ({ id: `${requestId}:${s.from}`, requestId, tier: s.from, good: false, source: "escalation" })),
+    { id: requestId, requestId, tier: answer.tier, good: answered.length ? true : null, source: answered.length ? "escalation" : "served" },
+  ];
+  return recordSamples(ctx.env, ctx.tenant.tenantId, req, embedder, samples);
 }

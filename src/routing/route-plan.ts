@@ -55,13 +55,18 @@ function eligible(input: PlanInput): CatalogModel[] {
   return input.catalog.filter((m) => (!sensitive || m.private) && (!allowed || allowed.includes(m.id)));
 }
 
-function autoTier(input: PlanInput): TierSuggestion {
+/** The tier an explicit header or the tenant's policy fixes for `auto`, if any: no signal is consulted then. */
+export function fixedTier(input: Pick<PlanInput, "policy" | "hints">): TierSuggestion | undefined {
   const task = input.hints.task;
   if (input.hints.tier && input.hints.tier !== "auto") return { tier: input.hints.tier, reason: "header" };
   const byTask = input.policy.task_tiers[task];
   if (byTask && byTask !== "auto") return { tier: byTask, reason: `policy:task:${task}` };
   if (input.policy.default_tier !== "auto") return { tier: input.policy.default_tier, reason: "policy:default" };
-  return input.suggest?.() ?? { tier: "balanced", reason: "default" };
+  return undefined;
+}
+
+function autoTier(input: PlanInput): TierSuggestion {
+  return fixedTier(input) ?? input.suggest?.() ?? { tier: "balanced", reason: "default" };
 }
 
 export function planRoute(input: PlanInput): RoutePlan {

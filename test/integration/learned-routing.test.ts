@@ -1,0 +1,78 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MIN_LABELLED } from "../../src/routing/learned-router";
+import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { useFakeEmbedder } from "../fixtures/cache-fake-embedder";
+
+const NO_CACHE = { "x-tollgate-cache": "no-store" };
+const ask = (content: string) => ({ model: "auto", messages: [{ role: "user", content }] });
+
+function feedback(key: string, requestId: string, good: boolean) {
+  return call("/v1/feedback", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ request_id: requestId, good }) });
+}
+
+async function sampleFor(requestId: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await env.DB.prepare("SELECT 1 FROM route_samples WHERE id = ?").bind(requestId).first()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no route sample for ${requestId}`);
+}
+
+/** Serves `count` prompts at a forced tier and grades every answer, as a tenant's users would. */
+async function teach(key: string, prompt: (i: number) => string, tier: string, good: boolean, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const res = await chat(key, ask(prompt(i)), { ...NO_CACHE, "x-tollgate-tier": tier });
+    const id = res.headers.get("x-request-id") ?? "";
+    await sampleFor(id);
+    expect((await feedback(key, id, good)).status).toBe(200);
+  }
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("learned routing from feedback", () => {
+  it("routes a new prompt by what its labelled neighbours needed, not by complexity alone", async () => {
+    useFakeEmbedder();
+    const { key } = await createTenant();
+    // Refund questions: the fast tier was graded bad, the powerful tier good.
+    await teach(key, (i) => `I want my money back for order ${i}`, "fast", false, MIN_LABELLED / 2);
+    await teach(key, (i) => `Please refund order ${i}`, "powerful", true, MIN_LABELLED / 2);
+
+    const before = await chat(key, ask("hello there"), NO_CACHE);
+    expect(before.headers.get("x-tollgate-tier")).toBe("fast");
+    const res = await chat(key, ask("refund my money for order 77"), NO_CACHE);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-tollgate-tier")).toBe("powerful");
+    const row = await ledgerRow<{ route_reason: string }>(res.headers.get("x-request-id") ?? "");
+    expect(row.route_reason).toMatch(/^learned:/);
+  });
+
+  it("falls back to the complexity score with too few labels, and keeps feedback tenant-scoped", async () => {
+    useFakeEmbedder();
+    const a = await createTenant();
+    const b = await createTenant();
+    const res = await chat(a.key, ask("refund my money"), NO_CACHE);
+    const row = await ledgerRow<{ route_reason: string }>(res.headers.get("x-request-id") ?? "");
+    expect(row.route_reason).toMatch(/^complexity:/);
+    await sampleFor(res.headers.get("x-request-id") ?? "");
+    expect((await feedback(b.key, res.headers.get("x-request-id") ?? "", true)).status).toBe(404);
+    expect((await feedback(a.key, "01NOTAREQUEST", true)).status).toBe(404);
+    expect(await (await feedback(a.key, res.headers.get("x-request-id") ?? "", true)).json()).toMatchObject({ used_for_routing: true });
+  });
+
+  it("learns from escalations: the cheaper tier is labelled bad, the answering tier good", async () => {
+    useFakeEmbedder();
+    const { key } = await createTenant();
+    const schema = { type: "object", required: ["a", "b", "c", "d"], properties: { a: { type: "string" }, b: { type: "string" }, c: { type: "string" }, d: { type: "string" } } };
+    const res = await chat(key, { ...ask("ship my parcel"), response_format: { type: "json_schema", json_schema: { name: "x", schema } } }, { ...NO_CACHE, "x-tollgate-tier": "fast" });
+    expect(res.headers.get("x-tollgate-escalated-from")).toBe("fast");
+    const id = res.headers.get("x-request-id") ?? "";
+    await sampleFor(id);
+    const rows = await env.DB.prepare("SELECT id, tier, good, source FROM route_samples WHERE request_id = ? ORDER BY tier").bind(id).all();
+    expect(rows.results).toEqual([
+      { id, tier: "balanced", good: 1, source: "escalation" },
+      { id: `${id}:fast`, tier: "fast", good: 0, source: "escalation" },
+    ]);
+  });
+});
