@@ -79,7 +79,7 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
   const { ledger, tenant } = ctx;
   const event = ledger.event;
   const plan: RoutePlan = admission.plan;
-  const escalating = plan.auto && tenant.policy.escalation && req.stream !== true;
+  const escalating = plan.auto && tenant.policy.escalation && req.stream !== true && ctx.hints.refine !== "async";
   const upstreamReq = withConfidence(admission.req, escalating && plan.tier !== "powerful");
   const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
   const result = await ctx.stage("upstream", () => callChain(ctx, upstreamReq, plan, ids, deadlineAt));

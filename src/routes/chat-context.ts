@@ -1,7 +1,10 @@
 import type { Context } from "hono";
 import { endTime, startTime } from "hono/timing";
 import type { AppEnv } from "../hono-env";
-import type { ChatContext, ResponseMeta } from "../pipeline/chat-pipeline";
+import { type ChatContext, type ChatOutcome, type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
+import { immediateHints, submitRefinement } from "../pipeline/refine";
+import type { ChatRequest } from "../validate/chat-request";
+import { parseHints } from "../validate/request-hints";
 import { isolateBreakerGate } from "../routing/breaker-gate";
 import type { RequestHints } from "../validate/request-hints";
 
@@ -41,4 +44,15 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.reservedUsd !== undefined) c.header("x-tollgate-reserved-usd", meta.reservedUsd.toFixed(8));
   if (meta.degraded) c.header("x-tollgate-degraded", meta.degraded);
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
+}
+
+/** The part chat completions and messages share: run the pipeline, set the headers, start a refinement. */
+export async function serveChat(c: Context<AppEnv>, req: ChatRequest): Promise<ChatOutcome> {
+  const hints = parseHints((name) => c.req.header(name));
+  const outcome = await runChat(chatContext(c, immediateHints(hints, req)), req);
+  setMetaHeaders(c, outcome.meta);
+  if (hints.refine === "async") {
+    c.header("x-tollgate-refine-job", await submitRefinement(c.env, c.var.tenant, hints, req, c.var.requestId, c.req.header("x-tollgate-sim-fault")));
+  }
+  return outcome;
 }

@@ -2,17 +2,13 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
-import { runChat } from "../pipeline/chat-pipeline";
 import { ChatRequestSchema } from "../validate/chat-request";
 import { parseJsonBody } from "../validate/parse-json-body";
-import { parseHints } from "../validate/request-hints";
-import { chatContext, setMetaHeaders, stage } from "./chat-context";
+import { serveChat, stage } from "./chat-context";
 
 export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c) => {
   const req = await stage(c, "validate", () => parseJsonBody(c, ChatRequestSchema));
-  const hints = parseHints((name) => c.req.header(name));
-  const outcome = await runChat(chatContext(c, hints), req);
-  setMetaHeaders(c, outcome.meta);
+  const outcome = await serveChat(c, req);
   if (outcome.kind === "completion") return c.json(outcome.completion);
 
   const includeUsage = req.stream_options?.include_usage === true;

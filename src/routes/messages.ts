@@ -1,19 +1,16 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../hono-env";
-import { runChat } from "../pipeline/chat-pipeline";
 import { countPromptTokens } from "../tokens/count-tokens";
 import { parseJsonBody } from "../validate/parse-json-body";
-import { parseHints } from "../validate/request-hints";
 import { AnthropicStreamWriter, MessagesRequestSchema, toAnthropicMessage, toChatRequest } from "./anthropic-translate";
-import { chatContext, setMetaHeaders, stage } from "./chat-context";
+import { serveChat, stage } from "./chat-context";
 
 /** POST /v1/messages: the Anthropic shape outside, the same pipeline inside. */
 export const messagesRoutes = new Hono<AppEnv>().post("/messages", async (c) => {
   const body = await stage(c, "validate", () => parseJsonBody(c, MessagesRequestSchema));
   const req = toChatRequest(body);
-  const outcome = await runChat(chatContext(c, parseHints((name) => c.req.header(name))), req);
-  setMetaHeaders(c, outcome.meta);
+  const outcome = await serveChat(c, req);
   if (outcome.kind === "completion") return c.json(toAnthropicMessage(outcome.completion));
 
   return streamSSE(c, async (sse) => {

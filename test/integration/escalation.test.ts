@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { admin, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
 
 const schema = {
   type: "object",
@@ -72,5 +72,25 @@ describe("graceful degradation", () => {
     expect(res.headers.get("x-tollgate-cache")).toBe("stale");
     const fresh = await chat(key, { ...question, messages: [{ role: "user", content: "Never asked before" }] }, { "x-tollgate-sim-fault": "500" });
     expect(fresh.status).toBe(502);
+  });
+});
+
+describe("two-phase refine", () => {
+  it("answers now from the fast tier and refines on the powerful tier as a job", async () => {
+    const { key } = await createTenant();
+    const res = await chat(key, { model: "auto", messages: [{ role: "user", content: "Draft a rollout plan for the new toll lanes" }] }, { "x-tollgate-refine": "async", "x-tollgate-cache": "no-store" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-tollgate-tier")).toBe("fast");
+    const jobUrl = res.headers.get("x-tollgate-refine-job") ?? "";
+    expect(jobUrl).toMatch(/^\/v1\/jobs\/job_/);
+    let job: { status: string; result?: { choices: { message: { content: string } }[] }; routing?: unknown } = { status: "queued" };
+    for (let i = 0; i < 200 && !["succeeded", "failed", "dead"].includes(job.status); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      job = await (await call(jobUrl, { headers: { authorization: `Bearer ${key}` } })).json();
+    }
+    expect(job.status).toBe("succeeded");
+    expect(job.result?.choices[0]?.message.content).toContain("Draft a rollout plan");
+    const attempt = await ledgerRow<{ tier: string }>(`${jobUrl.split("/").at(-1)}.1`);
+    expect(attempt.tier).toBe("powerful");
   });
 });
