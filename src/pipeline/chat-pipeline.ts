@@ -85,12 +85,12 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
   const result = await ctx.stage("upstream", () => callChain(ctx, upstreamReq, plan, ids, deadlineAt));
   const attempts = result.ok ? result.value.attempts : result.error.attempts;
   event.attempts = attempts.length;
-  event.detail = { ...event.detail, attempts, estimate_usd: admission.estimate.usd };
+  event.detail = { ...event.detail, attempts, estimate_usd: admission.estimate.usd, ...(result.ok && result.value.skipped.length ? { breaker_skipped: result.value.skipped } : {}) };
   if (!result.ok) throw chainError(result.error);
 
   const { model } = result.value;
   const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: cache.status, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
-  meta.degraded = admission.degraded ? "budget" : attempts.length > 1 ? "fallback" : undefined;
+  meta.degraded = admission.degraded ? "budget" : result.value.skipped.length ? "breaker" : attempts.length > 1 ? "fallback" : undefined;
   if (admission.result.remainingUsd !== null) meta.budgetRemainingUsd = admission.result.remainingUsd;
   meta.reservedUsd = admission.result.reservedUsd;
   Object.assign(event, { model: model.id, provider: model.provider, cache: cache.status, degraded: meta.degraded ?? null });

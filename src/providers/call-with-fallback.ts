@@ -42,6 +42,8 @@ export interface ChainOptions {
 export type ChainSuccess = {
   model: CatalogModel;
   attempts: AttemptRecord[];
+  /** Candidates passed over because their breaker was open. */
+  skipped: string[];
 } & ({ completion: ChatCompletion; stream?: undefined } | { stream: StartedStream; completion?: undefined });
 
 export interface ChainFailure {
@@ -74,32 +76,37 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
   const random = options.random ?? Math.random;
   const attempts: AttemptRecord[] = [];
   let last: ProviderFailure | undefined;
-  let skippedOpen = 0;
+  const skipped: string[] = [];
 
   for (const model of options.chain) {
     const instance = options.instances.get(model.provider);
     if (!instance) continue;
     const key = breakerKey(model);
     if (options.breaker.isOpen(key)) {
-      skippedOpen++;
+      skipped.push(model.id);
       continue;
     }
     for (let retry = 0; retry < options.maxAttemptsPerModel; retry++) {
       const remaining = options.deadlineAt - now();
       if (remaining <= 0) return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: true } };
-      const budget = Math.min(options.stream ? options.firstTokenTimeoutMs : options.attemptTimeoutMs, remaining);
-      const signal = AbortSignal.timeout(budget);
+      // Up to the first chunk (or the whole answer) an attempt has its own timeout; after the first chunk
+      // a stream is bounded by the idle timeout between chunks and by the request deadline.
+      const firstByte = new AbortController();
+      const limit = Math.min(options.stream ? options.firstTokenTimeoutMs : options.attemptTimeoutMs, remaining);
+      const timer = setTimeout(() => firstByte.abort(new DOMException(`no answer within ${limit} ms`, "TimeoutError")), limit);
+      const signal = AbortSignal.any([firstByte.signal, AbortSignal.timeout(remaining)]);
       const started = now();
       const attemptOptions = { ids: { ...options.ids, model: model.id }, signal, idleTimeoutMs: options.idleTimeoutMs };
       const result = options.stream
         ? await streamOnce(instance, model, options.req, attemptOptions)
         : await chatOnce(instance, model, options.req, attemptOptions);
+      clearTimeout(timer);
       const record: AttemptRecord = { model: model.id, provider: model.provider, ok: result.ok, ms: now() - started };
       attempts.push(record);
       if (result.ok) {
         options.breaker.report(key, true);
         const value = result.value;
-        return { ok: true, value: "first" in value ? { model, attempts, stream: value } : { model, attempts, completion: value } };
+        return { ok: true, value: "first" in value ? { model, attempts, skipped, stream: value } : { model, attempts, skipped, completion: value } };
       }
       const failure = result.error;
       record.kind = failure.kind;
@@ -114,5 +121,5 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
     }
   }
   const deadlineExceeded = now() >= options.deadlineAt;
-  return { ok: false, error: { attempts, last, allOpen: skippedOpen > 0 && attempts.length === 0, deadlineExceeded } };
+  return { ok: false, error: { attempts, last, allOpen: skipped.length > 0 && attempts.length === 0, deadlineExceeded } };
 }

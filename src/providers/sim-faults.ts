@@ -1,4 +1,4 @@
-export const FAULT_KINDS = ["500", "429", "timeout", "malformed", "cut", "slow"] as const;
+export const FAULT_KINDS = ["500", "429", "timeout", "malformed", "cut", "stall", "slow"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultSpec {

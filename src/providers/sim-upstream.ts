@@ -116,6 +116,8 @@ export function simFetch(options: SimOptions): typeof fetch {
               controller.error(new Error(`sim ${options.name}: stream cut`));
               return;
             }
+            // A stream that goes quiet midway: only the reader's idle timeout ends it.
+            if (fault?.kind === "stall" && i >= Math.floor(parts.length / 2)) await hang(signal);
             await sleep(PER_TOKEN_MS[tier] * countText(parts[i] ?? "") * scale, signal);
             send(chunk({ content: parts[i] }));
           }
