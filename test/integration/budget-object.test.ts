@@ -144,3 +144,21 @@ describe("TenantBudget periods, alarms and rate limits", () => {
     expect(JSON.parse(stored).budgets[0].limit_usd).toBe(0.05);
   });
 });
+
+describe("TenantBudget velocity", () => {
+  it("projects month-end spend and raises one velocity alert before the money is gone", async () => {
+    const { tenantId, stub } = await configured({ budgets: [budget({ period: "month", limit_usd: 10 })] });
+    const day10 = Date.UTC(2026, 10, 10, 0, 0, 0);
+    // $4 in the first nine days projects to ~$13 for November: above the $10 limit, though only 40% is spent.
+    for (const requestId of ["v1", "v2"]) {
+      await stub.admit(tenantId, admitInput({ requestId, estimateUsd: 2, now: day10 }));
+      await stub.settle(tenantId, { requestId, actualUsd: 2, actualTokens: 10, now: day10 });
+    }
+    const [status] = await stub.status(tenantId, day10);
+    expect(status?.projected_month_end_usd).toBeCloseTo(4 * (30 / 9), 6);
+    const sent = await runInDurableObject(stub, (_instance: TenantBudget, state) =>
+      state.storage.sql.exec<{ kind: string; threshold: number }>("SELECT kind, threshold FROM alerts_sent ORDER BY kind").toArray(),
+    );
+    expect(sent).toEqual([{ kind: "velocity", threshold: 1 }]);
+  });
+});
