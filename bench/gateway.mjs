@@ -198,6 +198,8 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
     url,
     adminToken: ADMIN_TOKEN,
     stateDir,
+    /** wrangler's pid (also its process group); workerd runs below it (the soak samples its memory). */
+    pid: child.pid,
     outputTail: tail,
     /** Creates a tenant (extra fields in `body`, e.g. limits) and one key for it. */
     async createTenantKey(name, body = {}) {
