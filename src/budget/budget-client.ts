@@ -2,7 +2,7 @@ import { type CatalogModel, priceUsd } from "../config/model-catalog";
 import { parseLimits } from "../config/tenant-policy";
 import { countPromptTokens } from "../tokens/count-tokens";
 import { type ChatRequest, maxOutputTokens } from "../validate/chat-request";
-import type { AdmitResult, BudgetConfig } from "./budget-types";
+import type { BudgetConfig } from "./budget-types";
 
 export function budgetStub(env: Env, tenantId: string) {
   return env.TENANT_BUDGET.get(env.TENANT_BUDGET.idFromName(tenantId));
@@ -40,8 +40,4 @@ export async function pushBudgetConfig(env: Env, tenantId: string): Promise<void
     env.DB.prepare("SELECT limits_json FROM tenants WHERE id = ?").bind(tenantId).first<{ limits_json: string }>(),
   ]);
   await budgetStub(env, tenantId).configure(tenantId, { budgets: budgets.results, limits: parseLimits(tenant?.limits_json) });
-}
-
-export function admissionHeaders(result: AdmitResult): Record<string, string> {
-  return result.retryAfterS === undefined ? {} : { "retry-after": String(result.retryAfterS) };
 }
