@@ -16,6 +16,7 @@ export interface TimeRange {
 }
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const MAX_INSTANT_MS = Date.parse("9999-12-31T00:00:00Z");
 
 /**
  * `YYYY-MM-DD`, an ISO date-time or epoch ms. A date-only `to` means "through the end of that day", so
@@ -30,6 +31,12 @@ function instant(edge: "from" | "to") {
       const ms = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value);
       if (!Number.isFinite(ms)) {
         ctx.addIssue({ code: "custom", message: "must be YYYY-MM-DD, an ISO date-time or epoch milliseconds" });
+        return z.NEVER;
+      }
+      // Dates at JavaScript's limits (year -271821, +275760) parse, but a day added or subtracted later
+      // no longer does: keep to years 1970-9999, which is every date a ledger can hold.
+      if (ms < 0 || ms > MAX_INSTANT_MS) {
+        ctx.addIssue({ code: "custom", message: "must be between 1970-01-01 and 9999-12-31" });
         return z.NEVER;
       }
       return edge === "to" && DATE_ONLY.test(value) ? ms + DAY_MS : ms;

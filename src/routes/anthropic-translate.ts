@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { GatewayError } from "../errors";
 import { FINISH_TO_STOP } from "../providers/anthropic-spec";
 import type { ChatChunk, ChatCompletion, Usage } from "../providers/provider-types";
 import type { ChatMessage, ChatRequest } from "../validate/chat-request";
@@ -72,6 +73,9 @@ export function toChatRequest(body: MessagesRequest): ChatRequest {
       messages.push({ role: message.role, content: text, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) });
     }
   }
+  // Blocks the internal shape cannot carry (an assistant turn of only images) are dropped above; if
+  // nothing is left there is nothing to send, and that is the client's request, not a provider failure.
+  if (messages.length === 0) throw GatewayError.invalid("messages: no message has content that can be sent (text, tool_use or tool_result)", "messages");
   const choice = body.tool_choice;
   return {
     model: body.model,

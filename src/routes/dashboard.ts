@@ -53,7 +53,8 @@ export const dashboardRoutes = new Hono<AppEnv>()
     return c.html(renderDashboardPage(await loadDashboard(c.env, { tenant, range })));
   })
   .post("/sign-in", async (c) => {
-    const form = SignInSchema.safeParse(await c.req.parseBody());
+    // A body that is not a form (or a malformed multipart one) is a failed sign-in, not a server error.
+    const form = SignInSchema.safeParse(await c.req.parseBody().catch(() => ({})));
     if (!form.success || !(await isAdminToken(c.env, form.data.token))) {
       // Post/redirect/get: a refresh cannot resubmit the token, and the page that says so loads cleanly.
       return c.redirect("/dashboard?signin=failed", 303);
