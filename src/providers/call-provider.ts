@@ -33,6 +33,15 @@ export function failureFromError(error: unknown, signal: AbortSignal): ProviderF
   return { kind: "network", retryable: true, message: error instanceof Error ? error.message : String(error) };
 }
 
+/**
+ * Some upstreams echo the credentials they were sent in their error text ("Incorrect API key provided:
+ * Bearer sk-..."). That text reaches the client's error message and the logs, so the key is cut out
+ * first, before any truncation could leave half of it behind.
+ */
+export function redactKey(text: string, apiKey: string): string {
+  return apiKey.length >= 8 ? text.split(apiKey).join("[redacted]") : text;
+}
+
 async function send(instance: ProviderInstance, url: string, body: unknown, signal: AbortSignal): Promise<Result<Response>> {
   let response: Response;
   try {
@@ -41,7 +50,7 @@ async function send(instance: ProviderInstance, url: string, body: unknown, sign
     return fail(failureFromError(error, signal));
   }
   if (response.ok) return ok(response);
-  const detail = (await response.text().catch(() => "")).slice(0, 300);
+  const detail = redactKey(await response.text().catch(() => ""), instance.apiKey).slice(0, 300);
   return fail({
     kind: "http",
     status: response.status,
