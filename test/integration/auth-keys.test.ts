@@ -110,7 +110,7 @@ describe("auth: the admin token", () => {
     const token = unset.ADMIN_TOKEN;
     unset.ADMIN_TOKEN = "";
     try {
-      for (const headers of [{}, { authorization: "Bearer " }, { authorization: "Bearer undefined" }, { cookie: "tg_admin=admin" }]) await expect401(await send("GET", "/admin/breakers", headers), JSON.stringify(headers));
+      for (const headers of [{}, { authorization: "Bearer " }, { authorization: "Bearer undefined" }, { cookie: "tg_admin=admin" }] as Record<string, string>[]) await expect401(await send("GET", "/admin/breakers", headers), JSON.stringify(headers));
       const signIn = await call("/dashboard/sign-in", { method: "POST", body: new URLSearchParams({ token: "" }), redirect: "manual" });
       expect(signIn.headers.get("set-cookie")).toBeNull();
     } finally {
