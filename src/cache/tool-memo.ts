@@ -15,7 +15,10 @@ export type MemoAddress = z.infer<typeof MemoAddressSchema>;
 
 export const MemoTtlSchema = z.coerce.number().int().min(60).max(MEMO_MAX_TTL_S);
 
-const MemoMetadataSchema = z.object({ content_type: z.string(), bytes: z.number(), created_at: z.number(), expires_at: z.number() });
+// The content type goes back out as a response header: an entry whose type could not be a header value
+// (CR/LF, other controls; only possible if KV was written by someone else) is treated as absent.
+const HEADER_SAFE = /^[\t\x20-\x7e]{0,128}$/;
+const MemoMetadataSchema = z.object({ content_type: z.string().regex(HEADER_SAFE), bytes: z.number(), created_at: z.number(), expires_at: z.number() });
 export type MemoMetadata = z.infer<typeof MemoMetadataSchema>;
 
 // The tenant is part of the KV key itself: no request can name another tenant's entry. The caller's
@@ -40,7 +43,8 @@ export async function readMemo(kv: KVNamespace, tenantId: string, address: MemoA
 export async function writeMemo(kv: KVNamespace, tenantId: string, address: MemoAddress, body: ArrayBuffer, contentType: string, ttlS: number): Promise<MemoMetadata> {
   if (body.byteLength > MEMO_MAX_BYTES) throw new GatewayError(413, "payload_too_large", `Memo values are limited to ${MEMO_MAX_BYTES} bytes`);
   const now = Date.now();
-  const metadata: MemoMetadata = { content_type: contentType.slice(0, 128), bytes: body.byteLength, created_at: now, expires_at: now + ttlS * 1000 };
+  const type = contentType.slice(0, 128);
+  const metadata: MemoMetadata = { content_type: HEADER_SAFE.test(type) ? type : "application/octet-stream", bytes: body.byteLength, created_at: now, expires_at: now + ttlS * 1000 };
   await kv.put(await kvKey(tenantId, address), body, { expirationTtl: ttlS, metadata });
   return metadata;
 }
