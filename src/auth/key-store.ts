@@ -9,13 +9,19 @@ const KeyRecordSchema = z.object({
   policyJson: z.string(),
   limitsJson: z.string(),
   revokedAt: z.number().nullable(),
+  /** When this copy was read from D1. No copy older than the revocation bound is trusted. */
+  readAt: z.number().optional(),
 });
 type KeyRecord = z.infer<typeof KeyRecordSchema>;
 
-// Revocation bound: the isolate copy lives at most 30 s and the KV copy at most 60 s (KV's minimum TTL);
-// revoking deletes the KV copy, so other locations see it within KV's own propagation time (≤ 60 s).
+// Revocation bound: 60 s from the D1 write. Every copy carries the time it was read from D1, and no
+// layer uses a copy older than that: KV keeps it at most 60 s (KV's minimum TTL) and an isolate at most
+// 30 s, but never past readAt + 60 s, so an isolate that picks up a copy from a KV cache that has not
+// yet seen the delete cannot stretch the bound to 60 + 30 s. Revoking also deletes the KV copy and this
+// isolate's, so in practice the key stops working at once here and within KV's propagation elsewhere.
 export const ISOLATE_TTL_MS = 30_000;
 const KV_TTL_S = 60;
+export const REVOCATION_BOUND_MS = KV_TTL_S * 1000;
 const ISOLATE_MAX_ENTRIES = 10_000;
 
 type Cached = { record: KeyRecord | null; expiresAt: number };
@@ -27,10 +33,10 @@ export function forgetKeyHash(hash: string): void {
   isolateCache.delete(hash);
 }
 
-async function readThrough(env: Env, hash: string): Promise<KeyRecord | null> {
+async function readThrough(env: Env, hash: string, now: number): Promise<KeyRecord | null> {
   const cached = await env.AUTH_KV.get(kvKey(hash), "json").catch(() => null);
   const parsed = KeyRecordSchema.nullable().safeParse(cached);
-  if (cached !== null && parsed.success) return parsed.data;
+  if (cached !== null && parsed.success && parsed.data && (parsed.data.readAt ?? 0) + REVOCATION_BOUND_MS > now) return parsed.data;
   const row = await env.DB.prepare(
     `SELECT k.id AS keyId, k.tenant_id AS tenantId, t.name AS tenantName, t.policy_json AS policyJson,
             t.limits_json AS limitsJson, k.revoked_at AS revokedAt
@@ -38,16 +44,19 @@ async function readThrough(env: Env, hash: string): Promise<KeyRecord | null> {
   )
     .bind(hash)
     .first<KeyRecord>();
+  if (!row) return null;
+  const record = { ...row, readAt: now };
   // Unknown keys are not written to KV: random guesses must not fill the namespace.
-  if (row) await env.AUTH_KV.put(kvKey(hash), JSON.stringify(row), { expirationTtl: KV_TTL_S }).catch(() => undefined);
-  return row ?? null;
+  await env.AUTH_KV.put(kvKey(hash), JSON.stringify(record), { expirationTtl: KV_TTL_S }).catch(() => undefined);
+  return record;
 }
 
 /** Resolves a key hash to its tenant, or null for unknown and revoked keys. */
 export async function lookupKeyHash(env: Env, hash: string, now = Date.now()): Promise<TenantContext | null> {
   let entry = isolateCache.get(hash);
   if (!entry || entry.expiresAt <= now) {
-    entry = { record: await readThrough(env, hash), expiresAt: now + ISOLATE_TTL_MS };
+    const record = await readThrough(env, hash, now);
+    entry = { record, expiresAt: Math.min(now + ISOLATE_TTL_MS, (record?.readAt ?? now) + REVOCATION_BOUND_MS) };
     if (isolateCache.size >= ISOLATE_MAX_ENTRIES) {
       const oldest = isolateCache.keys().next().value;
       if (oldest !== undefined) isolateCache.delete(oldest);

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../src/auth/key-hash";
+import { forgetKeyHash, lookupKeyHash, REVOCATION_BOUND_MS } from "../../src/auth/key-store";
 import { ADMIN_TOKEN, admin, call, createTenant } from "../fixtures/gateway";
 
 /**
@@ -72,6 +73,27 @@ describe("auth: tenant keys", () => {
     const first = await (await admin(`/admin/keys/${tenant.keyId}`, "DELETE")).json<{ revoked_at: number }>();
     const row = await env.DB.prepare("SELECT revoked_at FROM api_keys WHERE id = ?").bind(tenant.keyId).first<{ revoked_at: number }>();
     expect(first.revoked_at).toBe(row?.revoked_at);
+  });
+});
+
+describe("auth: the revocation bound", () => {
+  it("a key revoked in D1 while a KV cache still holds its copy is refused within 60 s, even by an isolate that reads that copy late", async () => {
+    const tenant = await createTenant();
+    const hash = await sha256Hex(tenant.key);
+    const t0 = Date.now();
+    expect(await lookupKeyHash(env, hash, t0)).not.toBeNull();
+    // Revoked at another location: D1 changes, this location's KV copy has not caught up (not deleted).
+    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(t0, tenant.keyId).run();
+    expect(await env.AUTH_KV.get(`key:${hash}`)).not.toBeNull();
+    // A fresh isolate reading the lingering copy late in its life may keep it only until the copy is 60 s old...
+    forgetKeyHash(hash);
+    expect(await lookupKeyHash(env, hash, t0 + 50_000)).not.toBeNull();
+    expect(await lookupKeyHash(env, hash, t0 + REVOCATION_BOUND_MS - 1)).not.toBeNull();
+    // ...not for another isolate TTL on top: from 60 s on, the copy is not trusted and D1 decides.
+    expect(await lookupKeyHash(env, hash, t0 + REVOCATION_BOUND_MS)).toBeNull();
+    forgetKeyHash(hash);
+    expect(await lookupKeyHash(env, hash, t0 + REVOCATION_BOUND_MS + 1)).toBeNull();
+    expect(REVOCATION_BOUND_MS).toBe(60_000);
   });
 });
 

@@ -56,31 +56,6 @@ describe("fault matrix: the ledger consumer", () => {
     expect(results.reduce((s, r) => s + r.cost_usd, 0)).toBeCloseTo(0.003, 12);
   });
 
-  it("a row D1 keeps refusing is retried by the queue, then dead-lettered; its neighbours land at once; a replay records it once", { timeout: 60_000 }, async () => {
-    const tenant = await createTenant();
-    const poison = ledgerEvent(`fm-poison-${tenant.id}`, tenant.id, 0.5);
-    const good = [1, 2, 3].map((i) => ledgerEvent(`fm-good-${tenant.id}-${i}`, tenant.id));
-    await withFailingWrites("fm_poison_ledger", "ledger", "INSERT", `NEW.request_id = '${poison.request_id}'`, async () => {
-      await env.LEDGER_QUEUE.sendBatch([...good, poison].map((body) => ({ body, contentType: "json" as const })));
-      // The good rows do not wait for the poisoned one.
-      await waitFor(async () => ((await rowCount(good.map((e) => e.request_id))) === 3 ? true : null), "the good rows", 10_000);
-      // The platform retries it (max_retries) and then moves it to the dead-letter queue, whose consumer keeps it.
-      const [letter] = await waitFor(async () => {
-        const found = await letters("tenant_id", tenant.id);
-        return found.length ? found : null;
-      }, "the poisoned event in dead_letters", 45_000);
-      expect(letter).toMatchObject({ queue: "ledger", reason: expect.stringMatching(/ledger consumer/) });
-      expect(JSON.parse(letter?.body_json ?? "{}")).toMatchObject({ request_id: poison.request_id, cost_usd: 0.5 });
-      expect(await rowCount([poison.request_id])).toBe(0);
-    });
-    // D1 accepts it again: the operator replays the letter, the row appears exactly once.
-    const [letter] = (await (await admin(`/admin/dead-letters?tenant_id=${tenant.id}`, "GET")).json<{ data: { id: string }[] }>()).data;
-    expect((await admin(`/admin/dead-letters/${letter?.id}/replay`, "POST")).status).toBe(200);
-    await waitFor(async () => ((await rowCount([poison.request_id])) === 1 ? true : null), "the replayed row");
-    expect((await admin(`/admin/dead-letters/${letter?.id}/replay`, "POST")).status).toBe(409);
-    expect(await rowCount([poison.request_id, ...good.map((e) => e.request_id)])).toBe(4);
-  });
-
   it("an event that can never be valid is kept as a dead letter, not dropped", async () => {
     const junk = { request_id: "", cost_usd: -1, hello: "world" };
     const batch = createMessageBatch("tollgate-ledger", [{ id: "fm-junk-1", timestamp: new Date(), attempts: 1, body: junk }]);
@@ -127,17 +102,6 @@ describe("fault matrix: a job consumer that throws", () => {
     expect(await ledgerRowsFor(job.id)).toEqual([]);
   });
 
-  it("end to end on the local queues: a claim D1 keeps refusing ends dead via the queue's own retries, never stuck", { timeout: 60_000 }, async () => {
-    const tenant = await createTenant();
-    vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const job = await withFailingWrites("fm_claim_fails", "jobs", "UPDATE", "NEW.status = 'running' AND OLD.request_json LIKE '%fm claim refused%'", async () => {
-      const submitted = await postJob(tenant.key, { request: { model: "sim/fast", messages: [{ role: "user", content: "fm claim refused" }] }, priority: "interactive" });
-      return waitForJob(tenant.key, submitted.id, undefined, 45_000);
-    });
-    expect(job).toMatchObject({ status: "dead", attempts: 0, cost_usd: 0, error: { message: expect.stringMatching(/Dead-lettered/) } });
-    expect((await letters("tenant_id", tenant.id)).map((l) => l.queue)).toEqual(["jobs-interactive"]);
-    expect(await ledgerRowsFor(job.id)).toEqual([]);
-  });
 });
 
 describe("fault matrix: the budget object reset mid-flight", () => {
@@ -169,5 +133,45 @@ describe("fault matrix: the budget object reset mid-flight", () => {
     const rows = await tenantLedger(tenant.id, answers.length);
     expect(rows.map((r) => r.request_id).sort()).toEqual(answers.map((a) => a.id).sort());
     expect(await settledSpend(tenant.key)).toBeCloseTo(rows.reduce((s, r) => s + r.cost_usd, 0), 10);
+  });
+});
+
+// The two that wait on the platform's own retry schedule (the ledger queue: 5 retries 2 s apart; the
+// interactive lane: 3 retries at 1, 2, 4 s) run side by side: they touch different tables and tenants.
+describe("fault matrix: through the local queues' own retries and dead-letter queue", () => {
+  it.concurrent("a row D1 keeps refusing is retried by the queue, then dead-lettered; its neighbours land at once; a replay records it once", { timeout: 60_000 }, async () => {
+    const tenant = await createTenant();
+    const poison = ledgerEvent(`fm-poison-${tenant.id}`, tenant.id, 0.5);
+    const good = [1, 2, 3].map((i) => ledgerEvent(`fm-good-${tenant.id}-${i}`, tenant.id));
+    await withFailingWrites("fm_poison_ledger", "ledger", "INSERT", `NEW.request_id = '${poison.request_id}'`, async () => {
+      await env.LEDGER_QUEUE.sendBatch([...good, poison].map((body) => ({ body, contentType: "json" as const })));
+      // The good rows do not wait for the poisoned one.
+      await waitFor(async () => ((await rowCount(good.map((e) => e.request_id))) === 3 ? true : null), "the good rows", 10_000);
+      // The platform retries it (max_retries) and then moves it to the dead-letter queue, whose consumer keeps it.
+      const [letter] = await waitFor(async () => {
+        const found = await letters("tenant_id", tenant.id);
+        return found.length ? found : null;
+      }, "the poisoned event in dead_letters", 45_000);
+      expect(letter).toMatchObject({ queue: "ledger", reason: expect.stringMatching(/ledger consumer/) });
+      expect(JSON.parse(letter?.body_json ?? "{}")).toMatchObject({ request_id: poison.request_id, cost_usd: 0.5 });
+      expect(await rowCount([poison.request_id])).toBe(0);
+    });
+    // D1 accepts it again: the operator replays the letter, the row appears exactly once.
+    const [letter] = (await (await admin(`/admin/dead-letters?tenant_id=${tenant.id}`, "GET")).json<{ data: { id: string }[] }>()).data;
+    expect((await admin(`/admin/dead-letters/${letter?.id}/replay`, "POST")).status).toBe(200);
+    await waitFor(async () => ((await rowCount([poison.request_id])) === 1 ? true : null), "the replayed row");
+    expect((await admin(`/admin/dead-letters/${letter?.id}/replay`, "POST")).status).toBe(409);
+    expect(await rowCount([poison.request_id, ...good.map((e) => e.request_id)])).toBe(4);
+  });
+
+  it.concurrent("end to end on the local queues: a claim D1 keeps refusing ends dead via the queue's own retries, never stuck", { timeout: 60_000 }, async () => {
+    const tenant = await createTenant();
+        const job = await withFailingWrites("fm_claim_fails", "jobs", "UPDATE", "NEW.status = 'running' AND OLD.request_json LIKE '%fm claim refused%'", async () => {
+      const submitted = await postJob(tenant.key, { request: { model: "sim/fast", messages: [{ role: "user", content: "fm claim refused" }] }, priority: "interactive" });
+      return waitForJob(tenant.key, submitted.id, undefined, 45_000);
+    });
+    expect(job).toMatchObject({ status: "dead", attempts: 0, cost_usd: 0, error: { message: expect.stringMatching(/Dead-lettered/) } });
+    expect((await letters("tenant_id", tenant.id)).map((l) => l.queue)).toEqual(["jobs-interactive"]);
+    expect(await ledgerRowsFor(job.id)).toEqual([]);
   });
 });
