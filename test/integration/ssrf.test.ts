@@ -100,6 +100,17 @@ describe("SSRF: callback and webhook URLs", () => {
     expect(String(fetchSpy.mock.calls[0]?.[0])).toBe("https://hooks.example.com/tollgate");
   });
 
+  it("without a signing secret a callback is not sent at all", async () => {
+    const tenant = await createTenant();
+    const queued = await insertQueuedJob(tenant.id, "unsigned", { callbackUrl: "https://hooks.example.invalid/tollgate" });
+    await env.DB.prepare("UPDATE jobs SET status = 'succeeded', finished_at = ?, callback_state = 'pending', callback_next_at = 0 WHERE id = ?").bind(Date.now(), queued.job_id).run();
+    const fetchSpy = vi.spyOn(globalThis, "fetch");
+    expect(await deliverJobCallback({ ...env, ENVIRONMENT: "production", WEBHOOK_SIGNING_SECRET: "" }, queued.job_id)).toBe("retrying");
+    expect(fetchSpy).not.toHaveBeenCalled();
+    const row = await env.DB.prepare("SELECT callback_error FROM jobs WHERE id = ?").bind(queued.job_id).first<{ callback_error: string }>();
+    expect(row?.callback_error).toMatch(/never sent unsigned/);
+  });
+
   it("a budget webhook stored before the rules tightened is refused when the alert is sent, and the alert is kept", async () => {
     const tenant = await createTenant();
     await env.DB.prepare("UPDATE tenants SET policy_json = ? WHERE id = ?").bind(JSON.stringify({ alert_webhook: "https://169.254.169.254/latest/meta-data/" }), tenant.id).run();
