@@ -30,35 +30,50 @@ afterEach(() => {
 const auth = () => ({ authorization: `Bearer ${tenant.key}` });
 // Queued work must not call out: every callback URL here is refused (no network in tests).
 const callbackUrl = fc.oneof(fc.constantFrom("gopher://x", "not a url", "https://user:pw@hooks.invalid/cb", "javascript:alert(1)", "file:///etc/passwd"), fc.string({ maxLength: 30 }));
-const jobBody = validOrMutated(
-  fc.record({ request: chatBody, priority: fc.constantFrom("interactive", "standard", "batch"), callback_url: callbackUrl, deadline_s: fc.integer({ min: 1, max: 3600 }), timeout_s: fc.integer({ min: 1, max: 900 }) }, { requiredKeys: ["request"] }),
-  ["request", "priority", "callback_url", "deadline_s", "timeout_s"],
+// Queued work does not stream, and a refused callback refuses the whole job: so most queued requests
+// are plain chat bodies without either, and the fuzzed chat bodies and callbacks come in now and then.
+const plainChat = fc.record({ model: fc.constantFrom("sim/fast", "auto", "sim/balanced"), messages: fc.constant([{ role: "user", content: "queued work" }]), max_tokens: fc.integer({ min: 1, max: 32 }) }, { requiredKeys: ["model", "messages"] });
+const queuedChat = fc.oneof({ weight: 3, arbitrary: plainChat }, { weight: 1, arbitrary: chatBody });
+const jobFields = fc.record({ request: queuedChat, priority: fc.constantFrom("interactive", "standard", "batch"), deadline_s: fc.integer({ min: 1, max: 3600 }), timeout_s: fc.integer({ min: 1, max: 900 }) }, { requiredKeys: ["request"] });
+const jobBody = fc.oneof(
+  { weight: 4, arbitrary: validOrMutated(jobFields, ["request", "priority", "deadline_s", "timeout_s"]) },
+  { weight: 1, arbitrary: fc.tuple(jobFields, callbackUrl).map(([job, callback_url]) => ({ ...job, callback_url })) },
 );
-const batchItem = validOrMutated(fc.record({ custom_id: fc.string({ minLength: 1, maxLength: 70 }), body: chatBody, method: fc.constant("POST"), url: fc.constant("/v1/chat/completions") }, { requiredKeys: ["custom_id", "body"] }), ["custom_id", "body", "method", "url"], 8);
+const batchItem = validOrMutated(fc.record({ custom_id: fc.string({ minLength: 1, maxLength: 70 }), body: queuedChat, method: fc.constant("POST"), url: fc.constant("/v1/chat/completions") }, { requiredKeys: ["custom_id", "body"] }), ["custom_id", "body", "method", "url"], 8);
 const batchBody = validOrMutated(
-  fc.record({ requests: fc.array(batchItem, { minLength: 1, maxLength: 4 }), completion_window: fc.constantFrom("24h", "10m", "168h", "9m", "1d", "0h"), off_peak: fc.constant(true), metadata: fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 20 }), { maxKeys: 3 }) }, { requiredKeys: ["requests"] }),
+  fc.record({
+    requests: fc.uniqueArray(batchItem, { selector: (item) => String(item.custom_id), minLength: 1, maxLength: 3 }),
+    completion_window: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("24h", "10m", "168h") }, { weight: 1, arbitrary: fc.constantFrom("9m", "1d", "0h", "") }),
+    off_peak: fc.constant(true),
+    metadata: fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 20 }), { maxKeys: 3 }),
+  }, { requiredKeys: ["requests"] }),
   ["requests", "completion_window", "off_peak", "metadata"],
 );
-const stepName = fc.oneof(fc.constantFrom("a", "b", "facts", "brief"), fc.string({ maxLength: 40 }));
+// Mostly definitions that can be valid (distinct names, known placeholders, no dependencies), so that
+// some get stored; the mutations and the odd names and prompts cover the rest.
+const stepName = fc.oneof({ weight: 6, arbitrary: fc.constantFrom("a", "b", "c") }, { weight: 1, arbitrary: fc.string({ maxLength: 40 }) });
 const step = validOrMutated(
   fc.record(
     {
       name: stepName,
-      prompt: fc.oneof(text, fc.constantFrom("Use {{input.topic}}", "From {{steps.a.output}}", "{{steps.nope.output}}", "{{input}}", "{{ bad")),
+      prompt: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("Summarise {{input.topic}}", "Say hello", "A plain prompt") }, { weight: 1, arbitrary: text }, { weight: 1, arbitrary: fc.constantFrom("From {{steps.a.output}}", "{{steps.nope.output}}", "{{input}}", "{{ bad") }),
       tier: fc.constantFrom("fast", "balanced", "powerful"),
-      model: fc.constantFrom("auto", "sim/fast", "nope"),
-      depends_on: fc.array(stepName, { maxLength: 2 }),
+      model: fc.constantFrom("auto", "auto", "sim/fast", "nope"),
+      depends_on: fc.oneof({ weight: 4, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(stepName, { maxLength: 2 }) }),
       optional: fc.boolean(),
-      max_attempts: fc.integer({ min: 0, max: 6 }),
-      timeout_s: fc.integer({ min: 0, max: 1000 }),
+      max_attempts: fc.integer({ min: 1, max: 4 }),
+      timeout_s: fc.integer({ min: 1, max: 600 }),
     },
     { requiredKeys: ["name", "prompt"] },
   ),
-  ["name", "prompt", "depends_on", "max_attempts"],
+  ["name", "prompt", "depends_on", "max_attempts", "timeout_s"],
   8,
 );
-const workflowBody = validOrMutated(fc.record({ deadline_s: fc.integer({ min: 1, max: 86_400 }), steps: fc.array(step, { minLength: 1, maxLength: 4 }) }, { requiredKeys: ["steps"] }), ["deadline_s", "steps"]);
-const runBody = validOrMutated(fc.record({ input: fc.dictionary(fc.constantFrom("topic", "x", "__proto__", "constructor"), fc.oneof(text, anyValue), { maxKeys: 3 }), deadline_s: fc.integer({ min: 1, max: 100 }), priority: fc.constantFrom("interactive", "batch"), sim_faults: fc.dictionary(stepName, fc.constantFrom("500", "cut", "nonsense"), { maxKeys: 2 }) }), ["input", "deadline_s", "priority", "sim_faults"]);
+const steps = fc.uniqueArray(step, { selector: (s) => String(s.name), minLength: 1, maxLength: 3 });
+const workflowBody = validOrMutated(fc.record({ deadline_s: fc.integer({ min: 1, max: 86_400 }), steps }, { requiredKeys: ["steps"] }), ["deadline_s", "steps"]);
+const input = fc.oneof({ weight: 3, arbitrary: fc.record({ topic: text }) }, { weight: 1, arbitrary: fc.dictionary(fc.constantFrom("topic", "x", "__proto__", "constructor"), fc.oneof(text, anyValue), { maxKeys: 3 }) });
+const runBody = validOrMutated(fc.record({ input, deadline_s: fc.integer({ min: 1, max: 100 }), priority: fc.constantFrom("interactive", "batch"), sim_faults: fc.dictionary(stepName, fc.constantFrom("500", "cut", "nonsense"), { maxKeys: 2 }) }), ["input", "deadline_s", "priority", "sim_faults"]);
+const mostly = (fixed: string, other: fc.Arbitrary<string>) => fc.oneof({ weight: 3, arbitrary: fc.constant(fixed) }, { weight: 1, arbitrary: other });
 
 async function bodyProperty(path: fc.Arbitrary<string>, method: string, structured: fc.Arbitrary<unknown>) {
   unhandled = watchUnhandled();
@@ -76,8 +91,8 @@ async function bodyProperty(path: fc.Arbitrary<string>, method: string, structur
 describe("fuzz: tenant resource endpoints", () => {
   it("POST /v1/jobs: any body and headers → never a 5xx", () => bodyProperty(fc.constant("/v1/jobs"), "POST", jobBody), 120_000);
   it("POST /v1/batches: any body and headers → never a 5xx", () => bodyProperty(fc.constant("/v1/batches"), "POST", batchBody), 120_000);
-  it("PUT /v1/workflows/:name: any name and definition → never a 5xx", () => bodyProperty(fc.oneof(fc.constant("/v1/workflows/fz2"), segment.map((s) => `/v1/workflows/${s}`)), "PUT", workflowBody), 120_000);
-  it("POST /v1/workflows/:name/runs: any name and run body → never a 5xx", () => bodyProperty(fc.oneof(fc.constant("/v1/workflows/fz/runs"), segment.map((s) => `/v1/workflows/${s}/runs`)), "POST", runBody), 120_000);
+  it("PUT /v1/workflows/:name: any name and definition → never a 5xx", () => bodyProperty(mostly("/v1/workflows/fz2", segment.map((s) => `/v1/workflows/${s}`)), "PUT", workflowBody), 120_000);
+  it("POST /v1/workflows/:name/runs: any name and run body → never a 5xx", () => bodyProperty(mostly("/v1/workflows/fz/runs", segment.map((s) => `/v1/workflows/${s}/runs`)), "POST", runBody), 120_000);
 
   it("PUT /v1/memo/:namespace/:key: any address, value, content type and TTL → never a 5xx", async () => {
     unhandled = watchUnhandled();
