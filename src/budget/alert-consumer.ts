@@ -2,6 +2,7 @@ import { z } from "zod";
 import { SIGNATURE_HEADER, signWebhook } from "../auth/webhook-signature";
 import { parsePolicy } from "../config/tenant-policy";
 import { checkCallbackUrl } from "../jobs/callback-url-guard";
+import { recordDeadLetter } from "../jobs/dead-letter-store";
 import type { AlertEvent } from "./budget-types";
 
 const AlertEventSchema = z.object({
@@ -53,7 +54,8 @@ export async function consumeAlertBatch(batch: MessageBatch<unknown>, env: Env, 
   for (const message of batch.messages) {
     const parsed = AlertEventSchema.safeParse(message.body);
     if (!parsed.success) {
-      console.error(JSON.stringify({ level: "error", msg: "invalid alert event", id: message.id }));
+      // It can never be delivered: keep it for an operator rather than drop it or burn retries.
+      await recordDeadLetter(env.DB, { id: `dl_${message.id}`, queue: "alerts", tenantId: null, body: message.body, reason: `invalid alert event: ${parsed.error.issues[0]?.message ?? "unknown shape"}`, attempts: message.attempts, now: Date.now() });
       message.ack();
       continue;
     }

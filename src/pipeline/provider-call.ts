@@ -19,6 +19,11 @@ export function deadlineMs(hints: ChatContext["hints"], tenant: TenantContext): 
 export function chainError(failure: ChainFailure): GatewayError {
   if (failure.deadlineExceeded) return new GatewayError(504, "deadline_exceeded", "The request deadline passed before any provider answered");
   if (failure.allOpen) return new GatewayError(503, "no_healthy_provider", "Every candidate provider is unhealthy (circuit open) and no cached answer exists", null, { "retry-after": "5" });
+  const status = failure.last?.status;
+  // Every provider refused the request itself (400/422): that is the caller's to fix, not an outage.
+  if (failure.last && !failure.last.retryable && (status === 400 || status === 422)) {
+    return GatewayError.invalid(`The provider rejected the request: ${failure.last.message}`);
+  }
   return new GatewayError(502, "upstream_error", `Every provider in the chain failed; last: ${failure.last?.message ?? "no candidate"}`);
 }
 

@@ -40,8 +40,16 @@ export function checkAnswer(completion: ChatCompletion, req: ChatRequest, option
     }
     const schema = format.type === "json_schema" ? format.json_schema.schema : undefined;
     if (schema) {
-      const result = new Validator(schema as ConstructorParameters<typeof Validator>[0], "2020-12", false).validate(value);
-      if (!result.valid) return { ok: false, reason: "schema", detail: result.errors.map((e) => e.error).join("; ").slice(0, 200) };
+      let errors: string[];
+      try {
+        const result = new Validator(schema as ConstructorParameters<typeof Validator>[0], "2020-12", false).validate(value);
+        errors = result.valid ? [] : result.errors.map((e) => e.error);
+      } catch {
+        // A schema Tollgate cannot evaluate (a self-reference, an unresolvable $ref, a bad pattern)
+        // cannot judge the answer either: keep it rather than escalate on a guess.
+        errors = [];
+      }
+      if (errors.length) return { ok: false, reason: "schema", detail: errors.join("; ").slice(0, 200) };
     }
   }
 
