@@ -9,7 +9,7 @@ import type { ChatRequest } from "../validate/chat-request";
 import type { RequestHints } from "../validate/request-hints";
 import { StreamAssembler } from "./cached-stream";
 import { exactKey, type KeyIdentity, scopeHash, semanticQuestion } from "./cache-key";
-import { type Embedder, selectEmbedder } from "./embedder";
+import type { Embedder } from "./embedder";
 import { type CacheEntry, lookupExact, lookupStale, storeExact } from "./exact-cache";
 import { embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
 import { SingleFlight } from "./single-flight";
@@ -74,21 +74,15 @@ export class ChatCache {
     readonly rules: CacheRules,
     readonly key: string,
     private readonly question: string | undefined,
+    /** The tenant's embedder, chosen once per request by the pipeline (the learned router uses it too). */
+    private readonly embedder: Embedder | undefined,
   ) {}
 
-  // Chosen on first use: an exact hit never needs one.
-  private chosenEmbedder?: { value: Embedder | undefined };
-  private get embedder(): Embedder | undefined {
-    const { env, tenant, hints } = this.ctx;
-    this.chosenEmbedder ??= { value: selectEmbedder(env, tenant.policy, hints.sensitive === "sensitive" || tenant.policy.sensitive) };
-    return this.chosenEmbedder.value;
-  }
-
-  static async open(ctx: CacheContext, req: ChatRequest, identity: KeyIdentity): Promise<ChatCache> {
+  static async open(ctx: CacheContext, req: ChatRequest, identity: KeyIdentity, embedder: Embedder | undefined): Promise<ChatCache> {
     const { tenant, hints } = ctx;
     const rules = cacheRules(tenant.policy, hints, req);
     const key = rules.write || rules.readExact ? await exactKey(tenant.tenantId, identity, req) : "";
-    const cache = new ChatCache(ctx, req, identity, rules, key, semanticQuestion(req));
+    const cache = new ChatCache(ctx, req, identity, rules, key, semanticQuestion(req), embedder);
     await cache.lookupExact();
     if (!cache.hit && rules.readSemantic) await cache.lookupSemantic();
     if (cache.hit?.kind === "semantic") {

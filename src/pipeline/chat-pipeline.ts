@@ -44,7 +44,7 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   event.tier = plan.tier;
   event.route_reason = plan.reason;
 
-  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.tier }));
+  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.tier }, embedder));
   if (cache.hit) return serveHit(ctx, req, plan.tier, cache.hit, cache.semantic);
 
   const deadline = deadlineMs(hints, tenant);
