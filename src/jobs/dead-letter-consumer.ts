@@ -1,5 +1,5 @@
 import { GatewayError } from "../errors";
-import { recordDeadLetter } from "./dead-letter-store";
+import { recordDeadLetter } from "../delivery/dead-letter-store";
 import { originOf } from "./dead-letter-origin";
 import { deliverJobCallback } from "./callback-delivery";
 import { closeWaitingJob, getJob } from "./job-store";

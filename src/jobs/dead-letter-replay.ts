@@ -1,5 +1,5 @@
 import { GatewayError } from "../errors";
-import type { DeadLetterRow } from "./dead-letter-store";
+import type { DeadLetterRow } from "../delivery/dead-letter-store";
 import { originOf } from "./dead-letter-origin";
 import { getJob } from "./job-store";
 import { LANE_SETTINGS } from "./lanes";

@@ -1,7 +1,7 @@
 import { GatewayError } from "../errors";
 import { ChatRequestSchema } from "../validate/chat-request";
 import { deliverJobCallback } from "./callback-delivery";
-import { sendToDeadLetters } from "./dead-letter-store";
+import { sendToDeadLetters } from "../delivery/dead-letter-store";
 import { claimJob, closeWaitingJob, finishJob, getJob, type JobRow, releaseJobForRetry, TERMINAL_JOB_STATUSES } from "./job-store";
 import { LANE_SETTINGS, LEASE_GRACE_MS, retryDelayS } from "./lanes";
 import { loadTenant } from "./queue-chat-context";

@@ -5,7 +5,7 @@ import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { availableCatalog } from "../providers/provider-registry";
 import { ChatRequestSchema, type ChatRequest } from "../validate/chat-request";
-import { assertCallbackUrl } from "./callback-url-guard";
+import { assertCallbackUrl } from "../delivery/callback-url-guard";
 import { claimIdempotencyKey } from "./idempotency-keys";
 import { getJob, insertJobStatement, type JobRow } from "./job-store";
 import { type Lane, LANE_SETTINGS, LaneSchema } from "./lanes";

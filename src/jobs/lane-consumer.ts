@@ -1,4 +1,4 @@
-import { recordDeadLetter } from "./dead-letter-store";
+import { recordDeadLetter } from "../delivery/dead-letter-store";
 import { type ExecutionEnv, executeJob } from "./job-executor";
 import { type Lane, retryDelayS } from "./lanes";
 import { WorkMessageSchema } from "./work-messages";

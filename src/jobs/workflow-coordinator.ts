@@ -2,7 +2,7 @@ import { ulid } from "ulid";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import type { Lane } from "./lanes";
-import { sendToDeadLetters } from "./dead-letter-store";
+import { sendToDeadLetters } from "../delivery/dead-letter-store";
 import { errorRecord } from "./run-work-call";
 import { type WorkflowDefinition, parseDefinition } from "./workflow-definition";
 import { closeRun, getRun, getSteps, type RunHints, settleStep, type StepRow } from "./workflow-store";

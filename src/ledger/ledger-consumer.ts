@@ -1,4 +1,4 @@
-import { recordDeadLetter } from "../jobs/dead-letter-store";
+import { recordDeadLetter } from "../delivery/dead-letter-store";
 import { insertLedgerEvents } from "./ledger-store";
 import { type LedgerEvent, LedgerEventSchema } from "./ledger-event";
 

@@ -1,6 +1,6 @@
 import { type Admission, admitRequest, type AdmitRequestInput } from "../budget/admission";
 import { ChatCache } from "../cache/chat-cache";
-import { type Embedder, selectEmbedder } from "../cache/embedder";
+import { type Embedder, selectEmbedder } from "../vectors/embedder";
 import { GatewayError } from "../errors";
 import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
-import type { DeadLetterRow } from "../jobs/dead-letter-store";
+import type { DeadLetterRow } from "../delivery/dead-letter-store";
 import { replayDeadLetter } from "../jobs/dead-letter-replay";
 import { validate } from "../validate/parse-json-body";
 

@@ -7,7 +7,7 @@ import { pushBudgetConfig } from "../budget/budget-client";
 import { type Budget, BudgetListSchema } from "../config/budget-config";
 import { TenantLimitsSchema, TenantPolicySchema } from "../config/tenant-policy";
 import { GatewayError } from "../errors";
-import { assertCallbackUrl } from "../jobs/callback-url-guard";
+import { assertCallbackUrl } from "../delivery/callback-url-guard";
 import type { AppEnv } from "../hono-env";
 import { parseJsonBody } from "../validate/parse-json-body";
 

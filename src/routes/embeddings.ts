@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { embedWithCache } from "../cache/embedding-cache";
+import { embedWithCache } from "../vectors/embedding-cache";
 import { priceUsd } from "../config/model-catalog";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";

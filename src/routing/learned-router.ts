@@ -1,7 +1,7 @@
 import { semanticQuestion } from "../cache/cache-key";
-import type { Embedder } from "../cache/embedder";
+import type { Embedder } from "../vectors/embedder";
 import { embedQuestion } from "../cache/semantic-cache";
-import { vectorStore } from "../cache/vector-store";
+import { vectorStore } from "../vectors/vector-store";
 import type { Tier } from "../config/model-catalog";
 import type { ChatRequest } from "../validate/chat-request";
 import { decideTier, type LabelledNeighbour } from "./knn-router";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { LocalStore } from "../../src/cache/vector-store";
+import { LocalStore } from "../../src/vectors/vector-store";
 
 const future = () => Date.now() + 60_000;
 const unique = () => `ns-${crypto.randomUUID()}`;

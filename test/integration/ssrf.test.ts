@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildApp } from "../../src/app";
 import { consumeAlertBatch } from "../../src/budget/alert-consumer";
 import { deliverJobCallback } from "../../src/jobs/callback-delivery";
-import { checkCallbackUrl } from "../../src/jobs/callback-url-guard";
+import { checkCallbackUrl } from "../../src/delivery/callback-url-guard";
 import { ADMIN_TOKEN, createTenant } from "../fixtures/gateway";
 import { insertQueuedJob } from "../fixtures/jobs-fixtures";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertCallbackUrl, checkCallbackUrl, isBlockedIPv4, isBlockedIPv6, strictUrlPolicy } from "../../src/jobs/callback-url-guard";
+import { assertCallbackUrl, checkCallbackUrl, isBlockedIPv4, isBlockedIPv6, strictUrlPolicy } from "../../src/delivery/callback-url-guard";
 import { signWebhook, verifyWebhook } from "../../src/auth/webhook-signature";
 
 const refused = (url: string, environment = "production") => {
