@@ -104,17 +104,23 @@ export class TenantBudget extends DurableObject<Env> {
       return deny("rate_limited", `Token rate limit of ${config.limits.tpm} per minute reached`, retry);
     }
 
-    const amount = degraded ? input.degradedEstimateUsd : input.estimateUsd;
-    let remaining: number | null = null;
+    // The reservation covers the dearest model the request may reach; when only part of that fits, the
+    // object reserves what is left as long as the first model is covered, and the caller drops the
+    // fallbacks the reservation cannot pay for. Both happen here, so no other admit sees a stale amount.
+    const wanted = degraded ? input.degradedEstimateUsd : input.estimateUsd;
+    const floor = Math.min(wanted, (degraded ? input.degradedFloorUsd : input.floorUsd) ?? wanted);
+    let left = Number.POSITIVE_INFINITY;
     for (const { budget, row } of budgets) {
-      const left = budget.limit_usd - row.spent - row.reserved;
-      if (amount > left + 1e-12) {
+      const budgetLeft = budget.limit_usd - row.spent - row.reserved;
+      if (floor > budgetLeft + 1e-12) {
         const end = periodEnd(budget.period, now);
         const retry = end === null ? undefined : Math.ceil((end - now) / 1000);
-        return { ...deny("budget_exceeded", `Budget ${budget.scope}/${budget.period} of $${budget.limit_usd} is exhausted ($${Math.max(0, left).toFixed(6)} left)`, retry), state: "exhausted" };
+        return { ...deny("budget_exceeded", `Budget ${budget.scope}/${budget.period} of $${budget.limit_usd} is exhausted ($${Math.max(0, budgetLeft).toFixed(6)} left)`, retry), state: "exhausted" };
       }
-      remaining = Math.min(remaining ?? Number.POSITIVE_INFINITY, left - amount);
+      left = Math.min(left, budgetLeft);
     }
+    const amount = Math.max(floor, Math.min(wanted, left));
+    const remaining = budgets.length ? left - amount : null;
 
     const keys: SpendKey[] = budgets.map(({ row }) => ({ scope: row.scope, period: row.period, period_key: row.period_key }));
     for (const key of keys) this.bump(key, 0, amount);

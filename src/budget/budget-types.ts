@@ -1,4 +1,5 @@
 import type { Budget } from "../config/budget-config";
+import type { LedgerEvent } from "../ledger/ledger-event";
 import type { TenantLimits } from "../config/tenant-policy";
 import type { Period, ThresholdState } from "./budget-math";
 
@@ -14,6 +15,12 @@ export interface AdmitInput {
   /** Worst-case cost at the planned model, and at the fast tier in case the budget is degrading. */
   estimateUsd: number;
   degradedEstimateUsd: number;
+  /**
+   * The least that must be reserved (the first model of the chain): when the estimate does not fit
+   * but this does, the object reserves what is left and the dearer fallbacks are dropped.
+   */
+  floorUsd?: number;
+  degradedFloorUsd?: number;
   /** Prompt tokens plus the output allowance, for TPM. */
   estimateTokens: number;
   /** A reservation not settled by then (a worker died) is released by the alarm. */
@@ -38,6 +45,11 @@ export interface SettleInput {
   requestId: string;
   actualUsd: number;
   actualTokens: number;
+  /**
+   * The request's ledger row, when it rides with the settlement: the object keeps it in an outbox in
+   * the same write as the spend, and forwards it to the ledger, so spend and ledger cannot drift apart.
+   */
+  event?: LedgerEvent;
   now?: number;
 }
 
