@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { atLeast, crossedThresholds, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
-import type { AdmitInput, AdmitResult, AlertEvent, BudgetConfig, BudgetStatus, SettleInput } from "../src/budget/budget-types";
+import type { AdmitInput, AdmitResult, AlertEvent, BudgetConfig, BudgetStatus, SettleInput, TopUpInput, TopUpResult } from "../src/budget/budget-types";
 import type { Budget } from "../src/config/budget-config";
 import { parseLimits } from "../src/config/tenant-policy";
 
@@ -104,23 +104,17 @@ export class TenantBudget extends DurableObject<Env> {
       return deny("rate_limited", `Token rate limit of ${config.limits.tpm} per minute reached`, retry);
     }
 
-    // The reservation covers the dearest model the request may reach; when only part of that fits, the
-    // object reserves what is left as long as the first model is covered, and the caller drops the
-    // fallbacks the reservation cannot pay for. Both happen here, so no other admit sees a stale amount.
-    const wanted = degraded ? input.degradedEstimateUsd : input.estimateUsd;
-    const floor = Math.min(wanted, (degraded ? input.degradedFloorUsd : input.floorUsd) ?? wanted);
-    let left = Number.POSITIVE_INFINITY;
+    const amount = degraded ? input.degradedEstimateUsd : input.estimateUsd;
+    let remaining: number | null = null;
     for (const { budget, row } of budgets) {
-      const budgetLeft = budget.limit_usd - row.spent - row.reserved;
-      if (floor > budgetLeft + 1e-12) {
+      const left = budget.limit_usd - row.spent - row.reserved;
+      if (amount > left + 1e-12) {
         const end = periodEnd(budget.period, now);
         const retry = end === null ? undefined : Math.ceil((end - now) / 1000);
-        return { ...deny("budget_exceeded", `Budget ${budget.scope}/${budget.period} of $${budget.limit_usd} is exhausted ($${Math.max(0, budgetLeft).toFixed(6)} left)`, retry), state: "exhausted" };
+        return { ...deny("budget_exceeded", `Budget ${budget.scope}/${budget.period} of $${budget.limit_usd} is exhausted ($${Math.max(0, left).toFixed(6)} left)`, retry), state: "exhausted" };
       }
-      left = Math.min(left, budgetLeft);
+      remaining = Math.min(remaining ?? Number.POSITIVE_INFINITY, left - amount);
     }
-    const amount = Math.max(floor, Math.min(wanted, left));
-    const remaining = budgets.length ? left - amount : null;
 
     const keys: SpendKey[] = budgets.map(({ row }) => ({ scope: row.scope, period: row.period, period_key: row.period_key }));
     for (const key of keys) this.bump(key, 0, amount);
@@ -129,6 +123,27 @@ export class TenantBudget extends DurableObject<Env> {
     this.sql.exec(`INSERT OR REPLACE INTO rate_log (id, at, tokens) VALUES (?, ?, ?)`, input.requestId, now, input.estimateTokens);
     await this.scheduleAlarm(now + input.holdMs);
     return { decision: throttled ? "throttle" : degraded ? "degrade" : "allow", remainingUsd: remaining, reservedUsd: amount, state };
+  }
+
+  /**
+   * Raises a held reservation to `amountUsd` before a dearer fallback runs, in one synchronous section
+   * against every budget it holds: granted whole, or not at all (the caller then skips that fallback).
+   */
+  async topUp(tenantId: string, input: TopUpInput): Promise<TopUpResult> {
+    const config = await this.loadConfig(tenantId);
+    const reservation = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
+    if (!reservation) return { granted: false, reservedUsd: 0 };
+    const extra = input.amountUsd - reservation.amount;
+    if (extra <= 0) return { granted: true, reservedUsd: reservation.amount };
+    const keys = JSON.parse(reservation.keys_json) as SpendKey[];
+    for (const key of keys) {
+      const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
+      const row = this.sql.exec<SpendRow>(`SELECT * FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).toArray()[0];
+      if (budget && row && extra > budget.limit_usd - row.spent - row.reserved + 1e-12) return { granted: false, reservedUsd: reservation.amount };
+    }
+    for (const key of keys) this.bump(key, 0, extra);
+    this.sql.exec(`UPDATE reservations SET amount = ? WHERE id = ?`, input.amountUsd, input.requestId);
+    return { granted: true, reservedUsd: input.amountUsd };
   }
 
   /** Replaces the reservation with what the call really cost; TPM counts the real tokens from now on. */

@@ -1,34 +1,39 @@
-import type { CatalogModel } from "../config/model-catalog";
 import { GatewayError } from "../errors";
-import { type PlanInput, planRoute, type RoutePlan } from "../routing/route-plan";
-import type { ChatRequest } from "../validate/chat-request";
-import { budgetStub, type CostEstimate, estimateCost, withOutputCap } from "./budget-client";
+import type { LedgerEvent } from "../ledger/ledger-event";
+import { budgetStub, type ChainEstimate } from "./budget-client";
 import type { AdmitResult } from "./budget-types";
 
 export interface Admission {
-  plan: RoutePlan;
-  /** The request as it goes upstream: with an output cap when the client set none. */
-  req: ChatRequest;
-  estimate: CostEstimate;
-  result: AdmitResult;
+  /** The budget is degrading: the caller serves its degraded plan, priced by `estimate`. */
   degraded: boolean;
-  /** Swaps the reservation for the actual cost; never blocks the response. */
-  settle: (actualUsd: number, actualTokens: number) => Promise<void>;
+  estimate: ChainEstimate;
+  result: AdmitResult;
+  /** What the object holds for this request now: the first model's worst case, raised by `cover`. */
+  reservedUsd: number;
+  /**
+   * Makes sure the reservation pays for this model's worst case before it is tried: a dearer fallback
+   * tops it up atomically in the object, and one the budget cannot cover is refused (false).
+   */
+  cover: (modelId: string) => Promise<boolean>;
+  /** Swaps the reservation for the actual cost; with the ledger row, both land in one write. */
+  settle: (actualUsd: number, actualTokens: number, event?: LedgerEvent) => Promise<void>;
 }
 
+/** What admission needs, all of it estimates: the route was planned before, and is not admission's business. */
 export interface AdmitRequestInput {
   env: Env;
   tenantId: string;
   keyId: string;
   requestId: string;
   task: string;
-  req: ChatRequest;
-  plan: RoutePlan;
-  planInput: PlanInput;
-  deadlineMs: number;
+  estimate: ChainEstimate;
+  /** The estimate for the degraded plan (the fast tier), for a budget that is degrading. */
+  degradedEstimate: ChainEstimate;
+  /** A reservation held longer than this (the worker died) is released by the object's alarm. */
+  holdMs: number;
 }
 
-const HOLD_MARGIN_MS = 30_000;
+const PRICE_EPSILON = 1e-12;
 
 function refusal(result: AdmitResult): GatewayError {
   const headers: Record<string, string> = result.retryAfterS === undefined ? {} : { "retry-after": String(result.retryAfterS) };
@@ -47,15 +52,13 @@ async function callOnceMore<T>(run: () => Promise<T>): Promise<T> {
 
 /**
  * Step 5, one round trip: rate limits, concurrency and every applicable budget are checked, and the
- * worst-case cost reserved, in a single call to the tenant's budget object. The fast-tier estimate
- * travels along, so the object can reserve the cheaper amount itself when the budget is degrading.
+ * first model's worst case reserved, in a single call to the tenant's budget object (a dearer
+ * fallback raises it first, through `cover`). The degraded
+ * estimate travels along, so the object can reserve the cheaper amount itself when the budget is
+ * degrading. Every path that spends comes through here: chat, messages, embeddings, jobs, escalation.
  */
 export async function admitRequest(input: AdmitRequestInput): Promise<Admission> {
-  const { env, plan, req } = input;
-  const first = plan.chain[0] as CatalogModel;
-  const degradedPlan = plan.tier === "fast" ? plan : planRoute({ ...input.planInput, budgetCap: "fast" });
-  const estimate = estimateCost(req, first);
-  const degradedEstimate = estimateCost(req, degradedPlan.chain[0] as CatalogModel, estimate.promptTokens);
+  const { env, estimate, degradedEstimate } = input;
   const stub = budgetStub(env, input.tenantId);
   let result: AdmitResult;
   try {
@@ -67,7 +70,7 @@ export async function admitRequest(input: AdmitRequestInput): Promise<Admission>
         estimateUsd: estimate.usd,
         degradedEstimateUsd: degradedEstimate.usd,
         estimateTokens: estimate.promptTokens + estimate.outputTokens,
-        holdMs: input.deadlineMs + HOLD_MARGIN_MS,
+        holdMs: input.holdMs,
       }),
     );
   } catch (error) {
@@ -78,15 +81,30 @@ export async function admitRequest(input: AdmitRequestInput): Promise<Admission>
   if (result.decision === "deny") throw refusal(result);
   const degraded = result.decision !== "allow";
   const chosen = degraded ? degradedEstimate : estimate;
-  return {
-    plan: degraded ? degradedPlan : plan,
-    req: withOutputCap(req, chosen),
+  const admission: Admission = {
+    degraded,
     estimate: chosen,
     result,
-    degraded,
-    settle: (actualUsd, actualTokens) =>
-      callOnceMore(() => stub.settle(input.tenantId, { requestId: input.requestId, actualUsd, actualTokens })).catch((error) =>
-        console.error(JSON.stringify({ level: "error", msg: "budget settle failed; the alarm will release the reservation", tenant: input.tenantId, error: String(error) })),
-      ),
+    reservedUsd: result.reservedUsd,
+    cover: async (modelId) => {
+      const needed = chosen.perModel[modelId];
+      if (needed === undefined) return false;
+      if (needed <= admission.reservedUsd + PRICE_EPSILON) return true;
+      try {
+        const topped = await callOnceMore(() => stub.topUp(input.tenantId, { requestId: input.requestId, amountUsd: needed }));
+        if (topped.granted) admission.reservedUsd = topped.reservedUsd;
+        return topped.granted;
+      } catch (error) {
+        console.error(JSON.stringify({ level: "error", msg: "budget top-up failed; the dearer fallback is skipped", tenant: input.tenantId, error: String(error) }));
+        return false;
+      }
+    },
+    settle: (actualUsd, actualTokens, event) =>
+      callOnceMore(() => stub.settle(input.tenantId, { requestId: input.requestId, actualUsd, actualTokens, ...(event ? { event } : {}) })).catch((error: unknown) => {
+        console.error(JSON.stringify({ level: "error", msg: "budget settle failed; the alarm will release the reservation", tenant: input.tenantId, error: String(error) }));
+        // A ledger row that rode along must take another way: the caller records it itself.
+        if (event) throw error;
+      }),
   };
+  return admission;
 }

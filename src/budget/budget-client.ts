@@ -1,6 +1,6 @@
 import { type CatalogModel, priceUsd } from "../config/model-catalog";
 import { parseLimits } from "../config/tenant-policy";
-import { countPromptTokens } from "../tokens/count-tokens";
+import { countPromptTokens, countText } from "../tokens/count-tokens";
 import { type ChatRequest, maxOutputTokens } from "../validate/chat-request";
 import type { BudgetConfig } from "./budget-types";
 
@@ -24,6 +24,29 @@ export function estimateCost(req: ChatRequest, model: CatalogModel, promptTokens
   const padded = Math.ceil(promptTokens * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS;
   const outputTokens = maxOutputTokens(req) ?? model.default_max_output;
   return { promptTokens: padded, outputTokens, usd: priceUsd(model, padded, outputTokens) };
+}
+
+/** What a request may cost across a chain: `usd` is the first model's worst case, reserved at admission. */
+export interface ChainEstimate extends CostEstimate {
+  /** Per model id, the worst case at that model: a dearer fallback tops the reservation up to it first. */
+  perModel: Record<string, number>;
+}
+
+/** Every model of the chain gets the same output allowance (the first model's), enforced upstream. */
+export function estimateChain(req: ChatRequest, chain: readonly CatalogModel[], promptTokens = countPromptTokens(req)): ChainEstimate {
+  const first = chain[0];
+  if (!first) return { promptTokens: 0, outputTokens: 0, usd: 0, perModel: {} };
+  const base = estimateCost(req, first, promptTokens);
+  const perModel: Record<string, number> = {};
+  for (const model of chain) perModel[model.id] = priceUsd(model, base.promptTokens, base.outputTokens);
+  return { ...base, perModel };
+}
+
+/** Input-only models (embeddings): the padded token count is the whole cost. */
+export function estimateInput(texts: readonly string[], model: CatalogModel): ChainEstimate {
+  const tokens = texts.reduce((sum, text) => sum + Math.ceil(countText(text) * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS, 0);
+  const usd = priceUsd(model, tokens, 0);
+  return { promptTokens: tokens, outputTokens: 0, usd, perModel: { [model.id]: usd } };
 }
 
 /**

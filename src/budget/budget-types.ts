@@ -15,12 +15,6 @@ export interface AdmitInput {
   /** Worst-case cost at the planned model, and at the fast tier in case the budget is degrading. */
   estimateUsd: number;
   degradedEstimateUsd: number;
-  /**
-   * The least that must be reserved (the first model of the chain): when the estimate does not fit
-   * but this does, the object reserves what is left and the dearer fallbacks are dropped.
-   */
-  floorUsd?: number;
-  degradedFloorUsd?: number;
   /** Prompt tokens plus the output allowance, for TPM. */
   estimateTokens: number;
   /** A reservation not settled by then (a worker died) is released by the alarm. */
@@ -39,6 +33,17 @@ export interface AdmitResult {
   remainingUsd: number | null;
   reservedUsd: number;
   state: ThresholdState;
+}
+
+export interface TopUpInput {
+  requestId: string;
+  /** The reservation's new total: the worst case at the dearer model about to be tried. */
+  amountUsd: number;
+}
+
+export interface TopUpResult {
+  granted: boolean;
+  reservedUsd: number;
 }
 
 export interface SettleInput {

@@ -1,18 +1,19 @@
-import { type Admission, admitRequest, type AdmitRequestInput } from "../budget/admission";
+import { type Admission, admitRequest } from "../budget/admission";
+import { estimateChain, withOutputCap } from "../budget/budget-client";
 import { ChatCache } from "../cache/chat-cache";
-import { type Embedder, selectEmbedder } from "../vectors/embedder";
 import { GatewayError } from "../errors";
 import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";
-import { fixedTier, type PlanInput, planRoute, type RoutePlan } from "../routing/route-plan";
+import { fixedTier, isSensitive, planRequest, type RequestPlan, type RoutePlan } from "../routing/route-plan";
 import { learnedTier, recordSamples, type Sample } from "../routing/learned-router";
 import { complexityTier } from "../routing/tier-suggestion";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import type { ChatRequest } from "../validate/chat-request";
+import { type Embedder, selectEmbedder } from "../vectors/embedder";
 import type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
 import { type Answer, escalate, type EscalationStep, stripConfidence, withConfidence } from "./escalation";
 import { meterStream, type StreamSummary } from "./metered-stream";
-import { callChain, chainError, chargeUsage, deadlineMs } from "./provider-call";
+import { admissionOf, callChain, chainError, chargeUsage, deadlineMs, settleFirst } from "./provider-call";
 import { serveHit, serveStale } from "./serve-cached";
 
 export type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
@@ -25,9 +26,17 @@ export function streamUsage(req: ChatRequest, summary: StreamSummary): Usage {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/** Step 3, once per request: the learned router's vote (I/O), then the pure plan every later step uses. */
+async function planChat(ctx: ChatContext, req: ChatRequest, embedder: Embedder | undefined): Promise<RequestPlan> {
+  const { env, hints, tenant } = ctx;
+  const catalog = availableCatalog(env).filter((m) => m.kind === "chat");
+  const learned = req.model === "auto" && !fixedTier({ policy: tenant.policy, hints }) ? await ctx.stage("learn", () => learnedTier(env, tenant.tenantId, req, embedder)) : undefined;
+  return ctx.stage("route", () => planRequest({ model: req.model, policy: tenant.policy, hints, catalog, suggest: () => learned ?? complexityTier(req) }));
+}
+
 /**
- * POST /v1/chat/completions, /v1/messages and jobs all come through here. Read it top to bottom:
- * route → cache → admit → call (retries, fallback) → escalate → settle and record → respond.
+ * POST /v1/chat/completions, /v1/messages, /v1/responses and jobs all come through here. Read it top
+ * to bottom: plan → cache → admit → call (retries, fallback) → escalate → settle and record → respond.
  */
 export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatOutcome> {
   const { env, hints, tenant, ledger } = ctx;
@@ -35,77 +44,103 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   event.task = hints.task;
   event.stream = req.stream === true;
 
-  // Routing comes first because the cache key names the resolved tier (what `auto` will be served at).
-  const catalog = availableCatalog(env).filter((m) => m.kind === "chat");
-  const embedder = selectEmbedder(env, tenant.policy, hints.sensitive === "sensitive" || tenant.policy.sensitive);
-  const learned = req.model === "auto" && !fixedTier({ policy: tenant.policy, hints }) ? await ctx.stage("learn", () => learnedTier(env, tenant.tenantId, req, embedder)) : undefined;
-  const planInput: PlanInput = { model: req.model, policy: tenant.policy, hints, catalog, suggest: () => learned ?? complexityTier(req) };
-  const plan = await ctx.stage("route", () => planRoute(planInput));
-  event.tier = plan.tier;
-  event.route_reason = plan.reason;
+  // The plan comes first because the cache key names the resolved tier (what `auto` will be served at).
+  const embedder = selectEmbedder(env, tenant.policy, isSensitive(hints, tenant.policy));
+  const plan = await planChat(ctx, req, embedder);
+  event.tier = plan.primary.tier;
+  event.route_reason = plan.primary.reason;
 
-  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.tier }, embedder));
-  if (cache.hit) return serveHit(ctx, req, plan.tier, cache.hit, cache.semantic);
+  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.primary.tier }, embedder));
+  if (cache.hit) return serveHit(ctx, req, plan.primary.tier, cache.hit, cache.semantic);
 
   const deadline = deadlineMs(hints, tenant);
   const deadlineAt = Date.now() + deadline;
-  const admitInput: AdmitRequestInput = { env, tenantId: tenant.tenantId, keyId: tenant.keyId, requestId: event.request_id, task: hints.task, req, plan, planInput, deadlineMs: deadline };
+  const estimate = estimateChain(req, plan.primary.chain);
+  const degradedEstimate = plan.degraded === plan.primary ? estimate : estimateChain(req, plan.degraded.chain);
   let admission: Admission;
   try {
-    admission = await ctx.stage("admit", () => admitRequest(admitInput));
+    admission = await ctx.stage("admit", () => admitRequest({ ...admissionOf(ctx, deadline), requestId: event.request_id, estimate, degradedEstimate }));
   } catch (error) {
     cache.abandon();
     // Past the hard stop a cached answer, however old, still flows: it costs nothing.
     const stale = error instanceof GatewayError && error.code === "budget_exceeded" ? await cache.stale() : undefined;
-    if (stale) return serveStale(ctx, req, plan.tier, stale, "budget");
+    if (stale) return serveStale(ctx, req, plan.primary.tier, stale, "budget");
     throw error;
   }
-  event.tier = admission.plan.tier;
+  const route = admission.degraded ? plan.degraded : plan.primary;
+  event.tier = route.tier;
   if (admission.degraded) event.route_reason = `${event.route_reason}+budget-cap`;
 
   try {
-    return await callProviders(ctx, req, admission, cache, admitInput, deadlineAt, embedder);
+    return await callProviders(ctx, req, { plan, route, admission, cache, deadlineAt, embedder });
   } catch (error) {
     cache.abandon();
-    ctx.waitUntil(admission.settle(event.cost_usd, event.prompt_tokens + event.completion_tokens));
+    settleFirst(ctx, admission, event.cost_usd, event.prompt_tokens + event.completion_tokens);
     const recoverable = error instanceof GatewayError && (error.code === "no_healthy_provider" || error.code === "upstream_error");
     const stale = recoverable && tenant.policy.cache.serve_stale_on_error ? await cache.stale() : undefined;
-    if (stale) return serveStale(ctx, req, admission.plan.tier, stale, "stale-cache");
+    if (stale) return serveStale(ctx, req, route.tier, stale, "stale-cache");
     throw error;
   }
 }
 
-async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admission, cache: ChatCache, admitInput: AdmitRequestInput, deadlineAt: number, embedder: Embedder | undefined): Promise<ChatOutcome> {
+interface Admitted {
+  plan: RequestPlan;
+  /** The plan admission chose: the primary one, or the degraded one when the budget is degrading. */
+  route: RoutePlan;
+  admission: Admission;
+  cache: ChatCache;
+  deadlineAt: number;
+  embedder: Embedder | undefined;
+}
+
+async function callProviders(ctx: ChatContext, req: ChatRequest, admitted: Admitted): Promise<ChatOutcome> {
   const { ledger, tenant } = ctx;
+  const { admission, cache, deadlineAt, route } = admitted;
   const event = ledger.event;
-  const plan: RoutePlan = admission.plan;
-  const escalating = plan.auto && tenant.policy.escalation && req.stream !== true && ctx.hints.refine !== "async";
-  const upstreamReq = withConfidence(admission.req, escalating && plan.tier !== "powerful");
+  const escalating = route.auto && tenant.policy.escalation && req.stream !== true && ctx.hints.refine !== "async";
+  const upstreamReq = withConfidence(withOutputCap(req, admission.estimate), escalating && route.tier !== "powerful");
   const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
-  const result = await ctx.stage("upstream", () => callChain(ctx, upstreamReq, plan, ids, deadlineAt));
+  // A fallback dearer than the reservation first tops it up; one the budget cannot cover is skipped.
+  const result = await ctx.stage("upstream", () => callChain(ctx, upstreamReq, route, ids, deadlineAt, admission));
   const attempts = result.ok ? result.value.attempts : result.error.attempts;
+  const unaffordable = result.ok ? result.value.budgetSkipped : result.error.budgetSkipped;
+  const breakerSkipped = result.ok ? result.value.skipped : [];
   event.attempts = attempts.length;
-  event.detail = { ...event.detail, attempts, estimate_usd: admission.estimate.usd, ...(result.ok && result.value.skipped.length ? { breaker_skipped: result.value.skipped } : {}) };
-  if (!result.ok) throw chainError(result.error);
+  event.detail = {
+    ...event.detail,
+    attempts,
+    estimate_usd: admission.estimate.usd,
+    reserved_usd: admission.reservedUsd,
+    ...(breakerSkipped.length ? { breaker_skipped: breakerSkipped } : {}),
+    ...(unaffordable.length ? { budget_skipped: unaffordable } : {}),
+  };
+  if (!result.ok) {
+    const error = chainError(result.error);
+    if (!unaffordable.length || error.code === "invalid_request") throw error;
+    // The fallback that could have answered costs more than the budget has left: that is the answer.
+    const skipped = unaffordable.map((id) => `${id}=budget`).join(",");
+    throw new GatewayError(402, "budget_exceeded", `${error.message}; skipped ${unaffordable.join(", ")}: the budget left cannot cover its worst case`, null, { "x-tollgate-skipped": skipped });
+  }
 
   const { model } = result.value;
-  const meta: ResponseMeta = { tier: plan.tier, model: model.id, provider: model.provider, cache: cache.status, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
-  meta.degraded = admission.degraded ? "budget" : result.value.skipped.length ? "breaker" : attempts.length > 1 ? "fallback" : undefined;
+  const meta: ResponseMeta = { tier: route.tier, model: model.id, provider: model.provider, cache: cache.status, semantic: cache.semantic, costUsd: 0, savedUsd: 0 };
+  meta.degraded = admission.degraded ? "budget" : breakerSkipped.length ? "breaker" : attempts.length > 1 ? "fallback" : undefined;
+  meta.skipped = [...breakerSkipped.map((id) => `${id}=breaker`), ...unaffordable.map((id) => `${id}=budget`)];
   if (admission.result.remainingUsd !== null) meta.budgetRemainingUsd = admission.result.remainingUsd;
-  meta.reservedUsd = admission.result.reservedUsd;
+  meta.reservedUsd = admission.reservedUsd;
   Object.assign(event, { model: model.id, provider: model.provider, cache: cache.status, degraded: meta.degraded ?? null });
 
   if (result.value.completion) {
-    const first: Answer = { completion: result.value.completion, model, tier: plan.tier, attempts: attempts.length };
+    const first: Answer = { completion: result.value.completion, model, tier: route.tier, attempts: attempts.length };
     chargeUsage(event, model, first.completion.usage);
     const firstCost = event.cost_usd;
-    ctx.waitUntil(admission.settle(firstCost, first.completion.usage.total_tokens));
-    const { answer, steps } = escalating ? await ctx.stage("escalate", () => escalate(ctx, req, first, admission, admitInput, deadlineAt)) : { answer: first, steps: [] };
+    settleFirst(ctx, admission, firstCost, first.completion.usage.total_tokens);
+    const { answer, steps } = escalating ? await ctx.stage("escalate", () => escalate(ctx, req, first, { plan: admitted.plan, upstreamReq: withOutputCap(req, admission.estimate), deadlineAt })) : { answer: first, steps: [] };
     if (steps.length) event.detail = { ...event.detail, escalations: steps, first_cost_usd: firstCost };
-    if (plan.auto) ctx.waitUntil(rememberRoute(ctx, req, answer, steps, embedder).catch(() => undefined));
+    if (route.auto) ctx.waitUntil(rememberRoute(ctx, req, answer, steps, admitted.embedder).catch(() => undefined));
     if (answer !== first) {
-      Object.assign(meta, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalatedFrom: plan.tier });
-      Object.assign(event, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalated_from: plan.tier, attempts: answer.attempts });
+      Object.assign(meta, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalatedFrom: route.tier });
+      Object.assign(event, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalated_from: route.tier, attempts: answer.attempts });
     }
     meta.costUsd = event.cost_usd;
     const completion = stripConfidence(answer.completion, req);
@@ -120,7 +155,7 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
   const metered = meterStream(result.value.stream, (summary) => {
     const usage = streamUsage(req, summary);
     const cost = chargeUsage(event, model, usage);
-    ctx.waitUntil(admission.settle(cost, usage.total_tokens));
+    settleFirst(ctx, admission, cost, usage.total_tokens);
     event.ttfb_ms = summary.firstChunkAt ? Math.max(0, summary.firstChunkAt - event.ts) : null;
     event.latency_ms = Math.max(1, summary.endedAt - event.ts);
     if (summary.error) Object.assign(event, { status: 502, error_code: "upstream_error" });
@@ -128,8 +163,8 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admission: Admi
   });
   ledger.until(done);
   // The header goes out before the last token, so a stream shows its reserved worst case.
-  meta.costUsd = admission.estimate.usd;
-  return { kind: "stream", chunks: cache.recordStream(metered, done, { model, tier: plan.tier, requestId: event.request_id }, ids), meta, done };
+  meta.costUsd = admission.reservedUsd;
+  return { kind: "stream", chunks: cache.recordStream(metered, done, { model, tier: route.tier, requestId: event.request_id }, ids), meta, done };
 }
 
 /**

@@ -17,6 +17,8 @@ export interface ChatContext {
   ledger: RequestLedger;
   simFaultHeader?: string;
   breaker: BreakerGate;
+  /** The client's own request: its abort ends the call, and never counts against a provider. */
+  signal?: AbortSignal;
   /** Wraps a stage so it shows up in Server-Timing. */
   stage: <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 }
@@ -33,6 +35,8 @@ export interface ResponseMeta {
   degraded?: string;
   escalatedFrom?: string;
   budgetRemainingUsd?: number;
+  /** Chain models passed over, and why (`<model>=breaker` or `<model>=budget`): x-tollgate-skipped. */
+  skipped?: string[];
   /** What admission reserved: the worst case the budget held for this request before it ran. */
   reservedUsd?: number;
 }

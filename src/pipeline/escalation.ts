@@ -1,12 +1,13 @@
-import { type Admission, admitRequest, type AdmitRequestInput } from "../budget/admission";
+import { type Admission, admitRequest } from "../budget/admission";
+import { estimateChain } from "../budget/budget-client";
 import type { CatalogModel, Tier } from "../config/model-catalog";
 import type { ChatCompletion } from "../providers/provider-types";
 import { checkAnswer } from "../routing/answer-check";
-import { nextTier, planRoute, tierRank } from "../routing/route-plan";
+import { nextTier, type RequestPlan, tierRank } from "../routing/route-plan";
 import type { ChatRequest } from "../validate/chat-request";
 import { maxOutputTokens } from "../validate/chat-request";
 import type { ChatContext } from "./chat-types";
-import { callChain, chargeUsage } from "./provider-call";
+import { admissionOf, callChain, chargeUsage } from "./provider-call";
 
 export interface Answer {
   completion: ChatCompletion;
@@ -34,12 +35,20 @@ export function stripConfidence(completion: ChatCompletion, original: ChatReques
   return { ...completion, choices: completion.choices.map(({ logprobs: _logprobs, ...choice }) => choice) };
 }
 
+export interface EscalationInput {
+  plan: RequestPlan;
+  /** The request as the first answer was asked for (with the admitted output cap). */
+  upstreamReq: ChatRequest;
+  deadlineAt: number;
+}
+
 /**
  * The cascade: while the answer fails the check (schema, empty, refusal, cut, low confidence), ask
- * the next tier, each step admitted and settled against the budget like a request of its own. A step
- * the budget cannot afford, or that fails, leaves the best answer so far in place.
+ * the next tier, each step admitted and settled against the budget like a request of its own, with
+ * the chain the plan already holds for that tier. A step the budget cannot afford, or that fails,
+ * leaves the best answer so far in place.
  */
-export async function escalate(ctx: ChatContext, original: ChatRequest, first: Answer, admission: Admission, admitInput: AdmitRequestInput, deadlineAt: number): Promise<{ answer: Answer; steps: EscalationStep[] }> {
+export async function escalate(ctx: ChatContext, original: ChatRequest, first: Answer, input: EscalationInput): Promise<{ answer: Answer; steps: EscalationStep[] }> {
   const event = ctx.ledger.event;
   const steps: EscalationStep[] = [];
   let answer = first;
@@ -48,11 +57,12 @@ export async function escalate(ctx: ChatContext, original: ChatRequest, first: A
   for (let step = 1; ; step++) {
     const verdict = checkAnswer(answer.completion, original, { capped });
     const to = nextTier(answer.tier);
-    if (verdict.ok || !to || tierRank(to) > tierRank(ctx.tenant.policy.max_tier) || Date.now() >= deadlineAt) break;
-    const plan = planRoute({ ...admitInput.planInput, model: "auto", hints: { ...ctx.hints, tier: to } });
+    const route = input.plan.escalations.find((p) => p.tier === to);
+    if (verdict.ok || !to || !route || Date.now() >= input.deadlineAt) break;
+    const estimate = estimateChain(input.upstreamReq, route.chain);
     let next: Admission;
     try {
-      next = await admitRequest({ ...admitInput, requestId: `${event.request_id}:esc${step}`, plan, planInput: { ...admitInput.planInput, hints: { ...ctx.hints, tier: to } }, req: admission.req });
+      next = await admitRequest({ ...admissionOf(ctx, input.deadlineAt - Date.now()), requestId: `${event.request_id}:esc${step}`, estimate, degradedEstimate: estimate });
     } catch {
       steps.push({ from: answer.tier, to, reason: verdict.reason, outcome: "budget" });
       break;
@@ -63,9 +73,9 @@ export async function escalate(ctx: ChatContext, original: ChatRequest, first: A
       steps.push({ from: answer.tier, to, reason: verdict.reason, outcome: "budget" });
       break;
     }
-    const req = withConfidence(next.req, tierRank(to) < tierRank("powerful"));
+    const req = withConfidence(input.upstreamReq, tierRank(to) < tierRank("powerful"));
     const ids = { id: answer.completion.id, model: original.model, created: answer.completion.created };
-    const result = await callChain(ctx, { ...req, stream: false }, next.plan, ids, deadlineAt);
+    const result = await callChain(ctx, { ...req, stream: false }, route, ids, input.deadlineAt, next);
     if (!result.ok || !result.value.completion) {
       await next.settle(0, 0);
       steps.push({ from: answer.tier, to, reason: verdict.reason, outcome: "failed" });
@@ -75,7 +85,7 @@ export async function escalate(ctx: ChatContext, original: ChatRequest, first: A
     const cost = chargeUsage(event, model, completion.usage);
     ctx.waitUntil(next.settle(cost, completion.usage.total_tokens));
     steps.push({ from: answer.tier, to, reason: verdict.reason, model: model.id, cost_usd: cost, outcome: "answered" });
-    answer = { completion, model, tier: next.plan.tier, attempts: answer.attempts + attempts.length };
+    answer = { completion, model, tier: route.tier, attempts: answer.attempts + attempts.length };
   }
   return { answer, steps };
 }

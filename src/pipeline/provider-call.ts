@@ -1,3 +1,4 @@
+import type { Admission, AdmitRequestInput } from "../budget/admission";
 import { type CatalogModel, priceUsd } from "../config/model-catalog";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
@@ -27,8 +28,23 @@ export function chainError(failure: ChainFailure): GatewayError {
   return new GatewayError(502, "upstream_error", `Every provider in the chain failed; last: ${failure.last?.message ?? "no candidate"}`);
 }
 
+const HOLD_MARGIN_MS = 30_000;
+const settled = new WeakSet<Admission>();
+
+/** The admission fields every spending path shares; the estimates are the caller's. */
+export function admissionOf(ctx: ChatContext, deadline: number): Omit<AdmitRequestInput, "requestId" | "estimate" | "degradedEstimate"> {
+  return { env: ctx.env, tenantId: ctx.tenant.tenantId, keyId: ctx.tenant.keyId, task: ctx.hints.task, holdMs: deadline + HOLD_MARGIN_MS };
+}
+
+/** Settles the request's own reservation once, whichever way the request ends; never blocks the response. */
+export function settleFirst(ctx: ChatContext, admission: Admission, actualUsd: number, actualTokens: number): void {
+  if (settled.has(admission)) return;
+  settled.add(admission);
+  ctx.waitUntil(admission.settle(actualUsd, actualTokens));
+}
+
 /** One tier's chain: the per-attempt, first-token and idle timeouts sit under the request deadline. */
-export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, ids: ResponseIds, deadlineAt: number): Promise<{ ok: true; value: ChainSuccess } | { ok: false; error: ChainFailure }> {
+export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, ids: ResponseIds, deadlineAt: number, admission: Admission): Promise<{ ok: true; value: ChainSuccess } | { ok: false; error: ChainFailure }> {
   const timeouts = ctx.tenant.policy.timeouts;
   return callWithFallback({
     instances: providerInstances(ctx.env, { simFaultHeader: ctx.simFaultHeader }),
@@ -42,6 +58,8 @@ export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RouteP
     idleTimeoutMs: timeouts.idle_ms,
     maxAttemptsPerModel: MAX_ATTEMPTS_PER_MODEL,
     breaker: ctx.breaker,
+    clientSignal: ctx.signal,
+    afford: (model) => admission.cover(model.id),
   });
 }
 

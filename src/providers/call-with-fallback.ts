@@ -8,6 +8,8 @@ import type { ChatCompletion, ProviderFailure, ResponseIds } from "./provider-ty
 export interface BreakerGate {
   isOpen(key: string): boolean;
   report(key: string, ok: boolean): void;
+  /** An attempt that ended without saying anything about the provider: a probe slot it held is freed. */
+  release?(key: string): void;
 }
 
 export const breakerKey = (model: CatalogModel): string => `${model.provider}:${model.upstream}`;
@@ -34,6 +36,10 @@ export interface ChainOptions {
   idleTimeoutMs: number;
   maxAttemptsPerModel: number;
   breaker: BreakerGate;
+  /** The client's request: when it goes away the chain stops, and nothing is held against a provider. */
+  clientSignal?: AbortSignal;
+  /** Asked before each model: false skips it (the budget cannot cover it), and it is named in `budgetSkipped`. */
+  afford?: (model: CatalogModel) => Promise<boolean>;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   now?: () => number;
@@ -44,6 +50,8 @@ export type ChainSuccess = {
   attempts: AttemptRecord[];
   /** Candidates passed over because their breaker was open. */
   skipped: string[];
+  /** Candidates passed over because the budget could not cover their worst case. */
+  budgetSkipped: string[];
 } & ({ completion: ChatCompletion; stream?: undefined } | { stream: StartedStream; completion?: undefined });
 
 export interface ChainFailure {
@@ -51,6 +59,7 @@ export interface ChainFailure {
   last?: ProviderFailure;
   /** Every candidate was skipped because its breaker is open. */
   allOpen: boolean;
+  budgetSkipped: string[];
   deadlineExceeded: boolean;
 }
 
@@ -65,9 +74,19 @@ export function backoffMs(retry: number, retryAfterMs: number | undefined, rando
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Which failures say something about the provider's health (a 400 is the caller's fault, not theirs). */
-function countsAgainstProvider(failure: ProviderFailure): boolean {
-  return failure.retryable || failure.status === 401 || failure.status === 403;
+/** Why an attempt was cut short, when it was: only the attempt's own full timeout is the provider's doing. */
+type AbortCause = "attempt-timeout" | "deadline" | "client" | undefined;
+
+/**
+ * Which failures say something about the provider's health. Breakers are shared by every tenant, so
+ * nothing a client controls may move them: its deadline (an attempt cut short by it), its going away,
+ * or a request the provider rejects as invalid (any other 4xx than 401, 403, 408 and 429).
+ */
+export function countsAgainstProvider(failure: ProviderFailure, cause: AbortCause): boolean {
+  if (cause === "client" || cause === "deadline") return false;
+  // 401/403 are about the gateway's own provider credentials, which no client controls.
+  if (failure.kind === "http") return failure.status === undefined || failure.status >= 500 || [401, 403, 408, 429].includes(failure.status);
+  return true;
 }
 
 export async function callWithFallback(options: ChainOptions): Promise<{ ok: true; value: ChainSuccess } | { ok: false; error: ChainFailure }> {
@@ -77,6 +96,7 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
   const attempts: AttemptRecord[] = [];
   let last: ProviderFailure | undefined;
   const skipped: string[] = [];
+  const budgetSkipped: string[] = [];
 
   for (const model of options.chain) {
     const instance = options.instances.get(model.provider);
@@ -86,15 +106,25 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
       skipped.push(model.id);
       continue;
     }
+    if (options.afford && !(await options.afford(model))) {
+      options.breaker.release?.(key);
+      budgetSkipped.push(model.id);
+      continue;
+    }
     for (let retry = 0; retry < options.maxAttemptsPerModel; retry++) {
       const remaining = options.deadlineAt - now();
-      if (remaining <= 0) return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: true } };
+      if (remaining <= 0) return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: true, budgetSkipped } };
       // Up to the first chunk (or the whole answer) an attempt has its own timeout; after the first chunk
       // a stream is bounded by the idle timeout between chunks and by the request deadline.
       const firstByte = new AbortController();
-      const limit = Math.min(options.stream ? options.firstTokenTimeoutMs : options.attemptTimeoutMs, remaining);
+      const ownLimit = options.stream ? options.firstTokenTimeoutMs : options.attemptTimeoutMs;
+      const limit = Math.min(ownLimit, remaining);
+      // An attempt whose own timeout was shortened by the request's deadline says nothing about the provider.
+      const clipped = limit < ownLimit;
       const timer = setTimeout(() => firstByte.abort(new DOMException(`no answer within ${limit} ms`, "TimeoutError")), limit);
-      const signal = AbortSignal.any([firstByte.signal, AbortSignal.timeout(remaining)]);
+      const deadline = AbortSignal.timeout(remaining);
+      const signals = [firstByte.signal, deadline, ...(options.clientSignal ? [options.clientSignal] : [])];
+      const signal = AbortSignal.any(signals);
       const started = now();
       const attemptOptions = { ids: { ...options.ids, model: model.id }, signal, idleTimeoutMs: options.idleTimeoutMs };
       const result = options.stream
@@ -106,13 +136,16 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
       if (result.ok) {
         options.breaker.report(key, true);
         const value = result.value;
-        return { ok: true, value: "first" in value ? { model, attempts, skipped, stream: value } : { model, attempts, skipped, completion: value } };
+        return { ok: true, value: "first" in value ? { model, attempts, skipped, budgetSkipped, stream: value } : { model, attempts, skipped, budgetSkipped, completion: value } };
       }
       const failure = result.error;
       record.kind = failure.kind;
       record.status = failure.status;
       last = failure;
-      if (countsAgainstProvider(failure)) options.breaker.report(key, false);
+      const cause: AbortCause = options.clientSignal?.aborted ? "client" : deadline.aborted || (firstByte.signal.aborted && clipped) ? "deadline" : firstByte.signal.aborted ? "attempt-timeout" : undefined;
+      if (countsAgainstProvider(failure, cause)) options.breaker.report(key, false);
+      else options.breaker.release?.(key);
+      if (cause === "client") return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: false, budgetSkipped } };
       if (!failure.retryable || retry + 1 >= options.maxAttemptsPerModel) break;
       const wait = backoffMs(retry, failure.retryAfterMs, random);
       // A wait that would outlive the deadline is better spent on the next model.
@@ -121,5 +154,5 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
     }
   }
   const deadlineExceeded = now() >= options.deadlineAt;
-  return { ok: false, error: { attempts, last, allOpen: skipped.length > 0 && attempts.length === 0, deadlineExceeded } };
+  return { ok: false, error: { attempts, last, allOpen: skipped.length > 0 && attempts.length === 0, deadlineExceeded, budgetSkipped } };
 }

@@ -27,6 +27,7 @@ export function chatContext(c: Context<AppEnv>, hints: RequestHints): ChatContex
     ledger: c.var.ledger,
     simFaultHeader: c.req.header("x-tollgate-sim-fault"),
     breaker: isolateBreakerGate(c.env, (promise) => c.executionCtx.waitUntil(promise)),
+    signal: c.req.raw.signal,
     stage: (name, run) => stage(c, name, run),
   };
 }
@@ -43,6 +44,7 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.budgetRemainingUsd !== undefined) c.header("x-tollgate-budget-remaining-usd", meta.budgetRemainingUsd.toFixed(6));
   if (meta.reservedUsd !== undefined) c.header("x-tollgate-reserved-usd", meta.reservedUsd.toFixed(8));
   if (meta.degraded) c.header("x-tollgate-degraded", meta.degraded);
+  if (meta.skipped?.length) c.header("x-tollgate-skipped", meta.skipped.join(","));
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
 }
 

@@ -46,6 +46,9 @@ export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknow
       probing.add(key);
       return false;
     },
+    release(key) {
+      probing.delete(key);
+    },
     report(key, ok) {
       probing.delete(key);
       waitUntil(

@@ -12,6 +12,19 @@ export interface RoutePlan {
   auto: boolean;
 }
 
+/**
+ * Everything routing decides for a request, computed once before the cache: the chain it is served
+ * at, the chain it falls to when the budget is degrading, and the chains escalation may climb to.
+ * Admission prices these chains; it never plans.
+ */
+export interface RequestPlan {
+  primary: RoutePlan;
+  /** The same request capped at the fast tier. */
+  degraded: RoutePlan;
+  /** For `auto`: the tiers above the primary one, cheapest first, up to the tenant's max_tier. */
+  escalations: RoutePlan[];
+}
+
 export interface TierSuggestion {
   tier: Tier;
   reason: string;
@@ -49,8 +62,11 @@ export function chainForTier(catalog: readonly CatalogModel[], tier: Tier): Cata
   return [];
 }
 
-function eligible(input: PlanInput): CatalogModel[] {
-  const sensitive = input.hints.sensitive === "sensitive" || input.policy.sensitive;
+/** A request's data may go to private models only: by its header or by the tenant's policy. */
+export const isSensitive = (hints: RequestHints, policy: TenantPolicy): boolean => hints.sensitive === "sensitive" || policy.sensitive;
+
+function eligible(input: Pick<PlanInput, "hints" | "policy" | "catalog">): CatalogModel[] {
+  const sensitive = isSensitive(input.hints, input.policy);
   const allowed = input.policy.allowed_models;
   return input.catalog.filter((m) => (!sensitive || m.private) && (!allowed || allowed.includes(m.id)));
 }
@@ -71,7 +87,7 @@ function autoTier(input: PlanInput): TierSuggestion {
 
 export function planRoute(input: PlanInput): RoutePlan {
   const models = eligible(input);
-  const sensitive = input.hints.sensitive === "sensitive" || input.policy.sensitive;
+  const sensitive = isSensitive(input.hints, input.policy);
   if (input.model !== "auto") {
     const model = findModel(input.catalog, input.model);
     if (!model) throw GatewayError.invalid(`Unknown model '${input.model.slice(0, 100)}'; GET /v1/models lists the catalog`, "model");
@@ -99,4 +115,30 @@ export function planRoute(input: PlanInput): RoutePlan {
     throw new GatewayError(503, "no_healthy_provider", sensitive ? "No private model is available for a sensitive request" : "No model is available for this tenant");
   }
   return { tier, chain, reason, auto: true };
+}
+
+export function planRequest(input: PlanInput): RequestPlan {
+  const primary = planRoute(input);
+  const degraded = primary.tier === "fast" ? primary : planRoute({ ...input, budgetCap: "fast" });
+  const escalations: RoutePlan[] = [];
+  if (primary.auto) {
+    for (let tier = nextTier(primary.tier); tier && tierRank(tier) <= tierRank(input.policy.max_tier); tier = nextTier(tier)) {
+      const plan = planRoute({ ...input, model: "auto", hints: { ...input.hints, tier } });
+      // An empty tier borrows a neighbour's chain: climbing to it would buy nothing new.
+      if (plan.chain[0]?.tier === tier) escalations.push(plan);
+    }
+  }
+  return { primary, degraded, escalations };
+}
+
+/** Embeddings name their model; the tenant's policy (sensitive data, allowed models) still decides. */
+export function planEmbedding(input: Omit<PlanInput, "suggest" | "budgetCap">): RoutePlan {
+  const model = input.catalog.find((m) => m.id === input.model && m.kind === "embedding");
+  if (!model) throw GatewayError.invalid(`Unknown embedding model '${input.model.slice(0, 100)}'; GET /v1/models lists the catalog`, "model");
+  if (!eligible(input).includes(model)) {
+    const sensitive = isSensitive(input.hints, input.policy);
+    const why = sensitive && !model.private ? "is not private and this request is marked sensitive" : "is not allowed for this tenant";
+    throw GatewayError.invalid(`Model '${model.id}' ${why}`, "model");
+  }
+  return { tier: model.tier, chain: [model], reason: "explicit", auto: false };
 }

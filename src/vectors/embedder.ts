@@ -61,10 +61,13 @@ export const localEmbedder = (env: Env) => embedderFor(env, "local/use-lite");
  * The tenant's embedder, or undefined when none is configured (semantic lookup is then skipped).
  * Without a policy choice: the local server when there is one, else Workers AI. An OpenAI-compatible
  * endpoint is used only when a policy names it, since it sends every question to a third party.
- * Sensitive requests only ever go to a private embedder, like their chat calls.
+ * Sensitive requests only ever go to a private embedder, like their chat calls, and a tenant with
+ * `allowed_models` gets a semantic cache only with an embedding model on that list.
  */
 export function selectEmbedder(env: Env, policy: TenantPolicy, sensitive: boolean): Embedder | undefined {
   const chosen = policy.cache.embedding_model;
   const embedder = chosen ? embedderFor(env, chosen) : (localEmbedder(env) ?? workersAiEmbedder(env));
-  return embedder && (!sensitive || embedder.private) ? embedder : undefined;
+  if (!embedder || (sensitive && !embedder.private)) return undefined;
+  // The cache's own query embeddings are a model call like any other: an allow-list binds them too.
+  return !policy.allowed_models || policy.allowed_models.includes(embedder.id) ? embedder : undefined;
 }

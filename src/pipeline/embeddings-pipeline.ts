@@ -1,0 +1,58 @@
+import { admitRequest } from "../budget/admission";
+import { estimateInput } from "../budget/budget-client";
+import { type CatalogModel, priceUsd } from "../config/model-catalog";
+import { GatewayError } from "../errors";
+import type { CacheStatus } from "../ledger/ledger-event";
+import { availableCatalog, providerInstances } from "../providers/provider-registry";
+import { planEmbedding } from "../routing/route-plan";
+import { countText } from "../tokens/count-tokens";
+import { embedWithCache } from "../vectors/embedding-cache";
+import type { ChatContext } from "./chat-types";
+import { admissionOf, deadlineMs, settleFirst } from "./provider-call";
+
+export interface EmbeddingsOutcome {
+  vectors: number[][];
+  model: CatalogModel;
+  /** Tokens in the input, cached or not: what the client's `usage` reports. */
+  inputTokens: number;
+  cache: CacheStatus;
+  costUsd: number;
+  savedUsd: number;
+}
+
+/**
+ * POST /v1/embeddings, on the same path as chat: the tenant's policy picks what may serve it, the
+ * budget admits the worst case first (rate limits included), and the actual cost is settled after.
+ */
+export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: string[]): Promise<EmbeddingsOutcome> {
+  const { env, hints, tenant, ledger } = ctx;
+  const event = ledger.event;
+  event.task = hints.task;
+  const route = await ctx.stage("route", () => planEmbedding({ model: modelId, policy: tenant.policy, hints, catalog: availableCatalog(env) }));
+  const model = route.chain[0] as CatalogModel;
+  const instance = providerInstances(env, { simFaultHeader: ctx.simFaultHeader }).get(model.provider);
+  if (!instance) throw GatewayError.invalid(`Model '${model.id}' has no configured provider`, "model");
+  Object.assign(event, { model: model.id, provider: model.provider, tier: model.tier, route_reason: route.reason });
+
+  const estimate = estimateInput(inputs, model);
+  const deadline = deadlineMs(hints, tenant);
+  const admission = await ctx.stage("admit", () => admitRequest({ ...admissionOf(ctx, deadline), requestId: event.request_id, estimate, degradedEstimate: estimate }));
+  const signal = AbortSignal.any([AbortSignal.timeout(deadline), ...(ctx.signal ? [ctx.signal] : [])]);
+  const result = await ctx.stage("upstream", () => embedWithCache(env.CACHE_KV, instance, model, inputs, signal, tenant.tenantId));
+  if (!result.ok) {
+    settleFirst(ctx, admission, 0, 0);
+    throw signal.aborted
+      ? new GatewayError(504, "deadline_exceeded", "The embeddings provider did not answer in time")
+      : new GatewayError(502, "upstream_error", `Embeddings failed: ${result.error.message}`);
+  }
+  const { vectors, hits } = result.value;
+  const inputTokens = inputs.reduce((sum, text) => sum + countText(text), 0);
+  const billed = result.value.promptTokens || (hits === inputs.length ? 0 : inputTokens);
+  const costUsd = priceUsd(model, billed, 0);
+  settleFirst(ctx, admission, costUsd, billed);
+  const cache: CacheStatus = hits === inputs.length ? "exact" : "miss";
+  const savedUsd = Math.max(0, priceUsd(model, inputTokens, 0) - costUsd);
+  Object.assign(event, { attempts: hits === inputs.length ? 0 : 1, cache, prompt_tokens: billed, cost_usd: costUsd, saved_usd: savedUsd });
+  event.detail = { ...event.detail, estimate_usd: estimate.usd, reserved_usd: admission.reservedUsd };
+  return { vectors, model, inputTokens, cache, costUsd, savedUsd };
+}
