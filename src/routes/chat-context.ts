@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { endTime, startTime } from "hono/timing";
 import type { AppEnv } from "../hono-env";
 import { type ChatContext, type ChatOutcome, type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
-import { immediateHints, submitRefinement } from "../pipeline/refine";
+import { immediateHints, submitRefinement } from "./refine-job";
 import type { ChatRequest } from "../validate/chat-request";
 import { parseHints } from "../validate/request-hints";
 import { isolateBreakerGate } from "../routing/breaker-gate";
