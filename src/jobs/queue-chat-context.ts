@@ -25,10 +25,8 @@ export async function loadTenant(env: Env, tenantId: string, keyId: string | nul
  * key cache), so revocation takes effect at the next attempt.
  */
 export async function loadWorkTenant(env: Env, tenantId: string, keyId: string | null): Promise<{ tenant: TenantContext } | { error: GatewayError }> {
-  const [tenant, key] = await Promise.all([
-    loadTenant(env, tenantId, keyId),
-    keyId ? env.DB.prepare("SELECT revoked_at FROM api_keys WHERE id = ? AND tenant_id = ?").bind(keyId, tenantId).first<{ revoked_at: number | null }>() : Promise.resolve(null),
-  ]);
+  const readKey = async () => (keyId ? env.DB.prepare("SELECT revoked_at FROM api_keys WHERE id = ? AND tenant_id = ?").bind(keyId, tenantId).first<{ revoked_at: number | null }>() : null);
+  const [tenant, key] = await Promise.all([loadTenant(env, tenantId, keyId), readKey()]);
   if (!tenant) return { error: GatewayError.notFound("tenant") };
   if (key?.revoked_at != null) return { error: new GatewayError(403, "key_revoked", `The API key that submitted this work (${keyId}) was revoked; it will not run`) };
   return { tenant };
