@@ -202,23 +202,27 @@ export class TenantBudget extends DurableObject<Env> {
 
   /**
    * Reconciliation's view, after doing what the object can do alone: release expired reservations and
-   * forward the whole outbox. The expired ids go back to the caller, who looks them up in the ledger.
+   * forward the whole outbox. Unsettled ids go back to the caller, who looks them up in the ledger.
    */
   async reconcileState(tenantId: string, now = Date.now()): Promise<BudgetObjectState> {
     const config = await this.loadConfig(tenantId);
     const released = this.releaseExpired(now);
     const outbox = await this.outbox.forward(this.env.DB, now, true);
     const spend = config.budgets.map((budget) => this.spendRow(budget, now));
-    const expired = this.sql.exec<{ id: string; expired_at: number }>(`SELECT id, expired_at FROM expired ORDER BY expired_at LIMIT 500`).toArray();
+    const unsettled = [
+      ...this.sql.exec<{ id: string }>(`SELECT id FROM expired ORDER BY expired_at LIMIT 500`).toArray().map((r) => ({ id: r.id, expired: true })),
+      ...this.sql.exec<{ id: string }>(`SELECT id FROM reservations ORDER BY created_at LIMIT 500`).toArray().map((r) => ({ id: r.id, expired: false })),
+    ];
     const flight = this.sql.exec<{ n: number; usd: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS usd FROM reservations`).one();
     await this.rescheduleAlarm();
-    return { spend, expired, in_flight: { count: flight.n, usd: flight.usd }, released, outbox };
+    return { spend, unsettled, in_flight: { count: flight.n, usd: flight.usd }, released, outbox };
   }
 
   /**
    * The ledger holds these requests but their settlement never reached the object (the worker died
-   * after writing the row): their cost is added to the periods they were reserved against, once.
-   * Ids the ledger never learns about are forgotten a day after they expired.
+   * after writing the row): their cost is billed as the settlement would have, once; a settlement
+   * that still arrives later finds nothing left to bill. Ids the ledger never learns about are
+   * forgotten a day after they expired.
    */
   async repairLostSettlements(tenantId: string, lost: LostSettlement[], now = Date.now()): Promise<RepairedSettlement[]> {
     const config = await this.loadConfig(tenantId);

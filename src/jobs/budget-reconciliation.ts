@@ -52,17 +52,17 @@ async function ledgerSum(db: D1Database, tenantId: string, snap: SpendSnapshot):
 }
 
 /**
- * One tenant: the budget object releases what expired and forwards its outbox; reservations that
- * expired unsettled are looked up in the ledger, and those the ledger holds (the worker wrote the row
- * and died before settling) are added to spend, once. Then spend and ledger are compared per budget
+ * One tenant: the budget object releases what expired and forwards its outbox; requests it admitted
+ * but never saw settled are looked up in the ledger, and those the ledger holds (the worker wrote the
+ * row and died before settling) are billed at the row's cost, once. Then spend and ledger are compared per budget
  * and period; what is left over is reported, not guessed at.
  */
 export async function reconcileTenant(env: Env, tenantId: string, now = Date.now()): Promise<ReconciliationRow[]> {
   const stub = budgetStub(env, tenantId);
   let state = await stub.reconcileState(tenantId, now);
   let repaired: RepairedSettlement[] = [];
-  if (state.expired.length) {
-    const ids = JSON.stringify(state.expired.map((e) => e.id));
+  if (state.unsettled.length) {
+    const ids = JSON.stringify(state.unsettled.map((e) => e.id));
     const { results } = await env.DB.prepare("SELECT request_id AS id, cost_usd FROM ledger WHERE request_id IN (SELECT value FROM json_each(?))").bind(ids).all<LostSettlement>();
     if (results.length) {
       repaired = await stub.repairLostSettlements(tenantId, results, now);
@@ -71,7 +71,7 @@ export async function reconcileTenant(env: Env, tenantId: string, now = Date.now
       state.outbox = { ...state.outbox, forwarded: first.forwarded + state.outbox.forwarded, failed: first.failed + state.outbox.failed };
     }
   }
-  const expiredUnmatched = state.expired.length;
+  const expiredUnmatched = state.unsettled.filter((u) => u.expired).length;
   const rows: ReconciliationRow[] = [];
   for (const snap of state.spend) {
     const ledger = await ledgerSum(env.DB, tenantId, snap);

@@ -10,7 +10,7 @@ export const HEARTBEAT_MS = 10_000;
  * A queued item whose message was sent this long ago and still has not been picked up is sent again
  * (local queues lose messages on a restart; duplicates are harmless because claims are conditional).
  */
-export const REQUEUE_GRACE_MS = 45_000;
+export const REQUEUE_GRACE_MS = 30_000;
 
 export type Heartbeat = () => Promise<boolean>;
 

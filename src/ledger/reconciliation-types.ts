@@ -12,8 +12,12 @@ export interface SpendSnapshot {
 /** What the budget object tells reconciliation: its counters, and what it cannot account for alone. */
 export interface BudgetObjectState {
   spend: SpendSnapshot[];
-  /** Reservations that expired unsettled (their worker died or never came back), not yet accounted for. */
-  expired: { id: string; expired_at: number }[];
+  /**
+   * Requests admitted but never settled: reservations that expired unsettled (the worker died) and
+   * live ones. If the ledger holds a request's row, its settlement was lost (or is late) and the row's
+   * cost is what it would have billed.
+   */
+  unsettled: { id: string; expired: boolean }[];
   /** Reservations still live: their cost may already be in the ledger (a job's D1 batch) but not in spend. */
   in_flight: { count: number; usd: number };
   released: number;

@@ -56,6 +56,19 @@ describe("budget reconciliation", () => {
     expect((await stub.status(tenant.id))[0]?.spent_usd).toBeCloseTo(0.003, 12);
   });
 
+  it("a live reservation whose row the ledger already holds is billed from the row; its late settlement bills nothing more", async () => {
+    const tenant = await budgeted();
+    const stub = stubFor(tenant.id);
+    const id = `job_slow_${tenant.id}.1`;
+    await stub.admit(tenant.id, { ...admitInput(id, Date.now()), holdMs: 600_000 });
+    await insertLedgerEvents(env.DB, [row(id, tenant.id, 0.0025)]);
+    await runCron(new Date(), "*/5 * * * *");
+    expect((await report(tenant.id)).budgets[0]).toMatchObject({ repaired_count: 1, difference_usd: 0 });
+    await stub.settle(tenant.id, { requestId: id, actualUsd: 0.0025, actualTokens: 10 });
+    expect((await stub.status(tenant.id))[0]).toMatchObject({ reserved_usd: 0 });
+    expect((await stub.status(tenant.id))[0]?.spent_usd).toBeCloseTo(0.0025, 12);
+  });
+
   it("reports spend the ledger cannot account for, and changes nothing it cannot prove", async () => {
     const tenant = await budgeted();
     const stub = stubFor(tenant.id);
