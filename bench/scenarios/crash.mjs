@@ -125,18 +125,16 @@ const fire = (url, cron) => fetch(`${url}/cdn-cgi/handler/scheduled?cron=${encod
 
 async function pending(api, acked) {
   const open = [];
-  for (const id of acked.jobs) {
-    const res = await api(`/v1/jobs/${id}`);
-    if (res.status !== 200 || !TERMINAL.has(res.json().status)) open.push(id);
-  }
-  for (const id of acked.batches) {
-    const counts = (await api(`/v1/batches/${id}`)).json().request_counts ?? {};
-    if ((counts.completed ?? 0) < (counts.total ?? LOAD.batchItems)) open.push(`${id} (${counts.completed}/${counts.total})`);
-  }
-  for (const id of acked.runs) {
-    const res = await api(`/v1/workflow-runs/${id}`);
-    if (res.status !== 200 || !TERMINAL.has(res.json().status)) open.push(id);
-  }
+  const check = async (path, done, label) => {
+    const res = await api(path).catch(() => null);
+    if (!res || res.status !== 200 || !done(res.json())) open.push(label);
+  };
+  const checks = [
+    ...acked.jobs.map((id) => () => check(`/v1/jobs/${id}`, (j) => TERMINAL.has(j.status), id)),
+    ...acked.batches.map((id) => () => check(`/v1/batches/${id}`, (b) => (b.request_counts?.completed ?? 0) >= (b.request_counts?.total ?? LOAD.batchItems), id)),
+    ...acked.runs.map((id) => () => check(`/v1/workflow-runs/${id}`, (r) => TERMINAL.has(r.status), id)),
+  ];
+  await pool(checks.length, 8, (i) => checks[i]());
   return open;
 }
 
