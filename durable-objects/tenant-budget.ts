@@ -1,16 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
-import { atLeast, crossedThresholds, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
-import type { AdmitInput, AdmitResult, AlertEvent, BudgetConfig, BudgetStatus, SettleInput } from "../src/budget/budget-types";
+import { atLeast, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
+import type { AdmitInput, AdmitResult, BudgetConfig, BudgetStatus, SettleInput } from "../src/budget/budget-types";
 import type { Budget } from "../src/config/budget-config";
 import { parseLimits } from "../src/config/tenant-policy";
 import type { BudgetObjectState, LostSettlement, RepairedSettlement } from "../src/ledger/reconciliation-types";
+import { raiseAlerts, type SpendKey, type SpendRow } from "./budget-alerts";
 import { LedgerOutbox } from "./ledger-outbox";
 
 const WINDOW_MS = 60_000;
 /** How long an expired reservation's id is kept, so a late settlement or the ledger can still account for it. */
 const EXPIRED_KEEP_MS = 24 * 3600_000;
-type SpendKey = { scope: string; period: Budget["period"]; period_key: string };
-type SpendRow = SpendKey & { spent: number; reserved: number };
 
 /**
  * One per tenant. Every admission is decided and reserved in a single synchronous section over SQLite,
@@ -157,7 +156,7 @@ export class TenantBudget extends DurableObject<Env> {
       // A safety net: if the forward below fails or the isolate dies, the alarm sends the row.
       await this.scheduleAlarm(now + 5_000);
     }
-    if (keys) await this.raiseAlerts(tenantId, config, keys, now);
+    if (keys) await raiseAlerts(this.sql, this.env, tenantId, config, keys, now);
   }
 
   /**
@@ -234,36 +233,8 @@ export class TenantBudget extends DurableObject<Env> {
       repaired.push({ id: item.id, cost_usd: item.cost_usd, keys });
       for (const key of keys) touched.set(`${key.scope}|${key.period}|${key.period_key}`, key);
     }
-    if (touched.size) await this.raiseAlerts(tenantId, config, [...touched.values()], now);
+    if (touched.size) await raiseAlerts(this.sql, this.env, tenantId, config, [...touched.values()], now);
     return repaired;
-  }
-
-  private async raiseAlerts(tenantId: string, config: BudgetConfig, keys: SpendKey[], now: number): Promise<void> {
-    const events: AlertEvent[] = [];
-    for (const key of keys) {
-      const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
-      if (!budget) continue;
-      const row = this.sql.exec<SpendRow>(`SELECT * FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).one();
-      const candidates: { kind: AlertEvent["kind"]; threshold: number; projected: number | null }[] = crossedThresholds(budget, row.spent, budget.limit_usd).map((threshold) => ({ kind: "threshold", threshold, projected: null }));
-      const projected = budget.period === "month" ? projectMonthEnd(row.spent, now) : null;
-      if (projected !== null && projected > budget.limit_usd) candidates.push({ kind: "velocity", threshold: 1, projected });
-      for (const c of candidates) {
-        const inserted = this.sql.exec(`INSERT OR IGNORE INTO alerts_sent (scope, period, period_key, kind, threshold) VALUES (?, ?, ?, ?, ?)`, key.scope, key.period, key.period_key, c.kind, c.threshold);
-        if (inserted.rowsWritten === 0) continue;
-        events.push({
-          type: "budget_alert", id: `${tenantId}:${key.scope}:${key.period}:${key.period_key}:${c.kind}:${c.threshold}`, tenant_id: tenantId, kind: c.kind,
-          scope: key.scope, period: key.period, period_key: key.period_key, threshold: c.threshold, spent_usd: row.spent, limit_usd: budget.limit_usd, projected_usd: c.projected, at: now,
-        });
-      }
-    }
-    if (events.length === 0) return;
-    try {
-      await this.env.ALERTS_QUEUE.sendBatch(events.map((body) => ({ body, contentType: "json" as const })));
-    } catch (error) {
-      // Forget that they were sent, so the next settlement raises them again.
-      for (const e of events) this.sql.exec(`DELETE FROM alerts_sent WHERE scope = ? AND period = ? AND period_key = ? AND kind = ? AND threshold = ?`, e.scope, e.period, e.period_key, e.kind, e.threshold);
-      console.error(JSON.stringify({ level: "error", msg: "alert enqueue failed", tenant: tenantId, error: String(error) }));
-    }
   }
 
   async status(tenantId: string, now = Date.now()): Promise<BudgetStatus[]> {
