@@ -120,6 +120,28 @@ describe("leases and heartbeats", () => {
     expect(await waitForJob(tenant.key, message.job_id)).toMatchObject({ status: "succeeded", attempts: 1 });
   });
 
+  it("a workflow run whose runner died between a step and the next is advanced by the sweep", async () => {
+    const tenant = await createTenant();
+    const context = await loadTenant(env, tenant.id, tenant.keyId);
+    if (!context) throw new Error("no tenant");
+    const definition = WorkflowDefinitionSchema.parse({
+      deadline_s: 600,
+      steps: [
+        { name: "one", prompt: "Say {{input.word}}", tier: "fast" },
+        { name: "two", prompt: "Repeat {{steps.one.output}}", tier: "fast", depends_on: ["one"] },
+      ],
+    });
+    const runId = await startRun({ ...env, JOBS_STANDARD: lostQueue }, { tenant: context, name: "wf2", version: 1, definition, input: { word: "hi" }, lane: "standard", hints: { task: "default", cache: "no-store" } });
+    // Step one finished, and its runner died before enqueueing step two: nothing is queued or running.
+    await env.DB.prepare("UPDATE workflow_steps SET status = 'succeeded', output = 'hi', attempts = 1, finished_at = ? WHERE run_id = ? AND name = 'one'").bind(Date.now(), runId).run();
+    await runCron(new Date(Date.now() + 40_000), "* * * * *");
+    const run = await waitFor(async () => {
+      const row = await env.DB.prepare("SELECT status FROM workflow_runs WHERE id = ?").bind(runId).first<{ status: string }>();
+      return row?.status === "succeeded" ? row : null;
+    }, "the run to finish");
+    expect(run.status).toBe("succeeded");
+  });
+
   it("a live runner's heartbeat renews its lease; a runner whose claim was taken over stops beating", async () => {
     const tenant = await createTenant();
     const message = await queuedJob(tenant.id, tenant.keyId);
