@@ -1,22 +1,29 @@
 import { DurableObject } from "cloudflare:workers";
-import { atLeast, crossedThresholds, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
-import type { AdmitInput, AdmitResult, AlertEvent, BudgetConfig, BudgetStatus, SettleInput, TopUpInput, TopUpResult } from "../src/budget/budget-types";
+import { atLeast, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
+import type { AdmitInput, AdmitResult, BudgetConfig, BudgetStatus, SettleInput, TopUpInput, TopUpResult } from "../src/budget/budget-types";
 import type { Budget } from "../src/config/budget-config";
 import { parseLimits } from "../src/config/tenant-policy";
+import type { BudgetObjectState, LostSettlement, RepairedSettlement } from "../src/ledger/reconciliation-types";
+import { raiseAlerts, type SpendKey, type SpendRow } from "./budget-alerts";
+import { LedgerOutbox } from "./ledger-outbox";
 
 const WINDOW_MS = 60_000;
-type SpendKey = { scope: string; period: Budget["period"]; period_key: string };
-type SpendRow = SpendKey & { spent: number; reserved: number };
+/** How long an expired reservation's id is kept, so a late settlement or the ledger can still account for it. */
+const EXPIRED_KEEP_MS = 24 * 3600_000;
 
 /**
  * One per tenant. Every admission is decided and reserved in a single synchronous section over SQLite,
  * so concurrent requests see each other's reservations: the budget cannot be overspent, however many
- * Workers call at once. Settlement swaps a reservation for the actual cost; an alarm releases
- * reservations whose worker never came back.
+ * Workers call at once. Settlement swaps a reservation for the actual cost and, when the ledger row
+ * rides along, keeps it in an outbox in the same write; an alarm releases reservations whose worker
+ * never came back and retries the outbox.
  */
 export class TenantBudget extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private config: BudgetConfig | null = null;
+  private readonly outbox: LedgerOutbox;
+  private forwarding: Promise<void> | null = null;
+  private forwardAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -32,7 +39,9 @@ export class TenantBudget extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS rate_log_at ON rate_log(at);
       CREATE TABLE IF NOT EXISTS alerts_sent (scope TEXT NOT NULL, period TEXT NOT NULL, period_key TEXT NOT NULL,
         kind TEXT NOT NULL, threshold REAL NOT NULL, PRIMARY KEY (scope, period, period_key, kind, threshold));
+      CREATE TABLE IF NOT EXISTS expired (id TEXT PRIMARY KEY, keys_json TEXT NOT NULL, expired_at INTEGER NOT NULL);
     `);
+    this.outbox = new LedgerOutbox(this.sql);
   }
 
   /** Called by the admin API whenever budgets or limits change in D1. */
@@ -146,45 +155,101 @@ export class TenantBudget extends DurableObject<Env> {
     return { granted: true, reservedUsd: input.amountUsd };
   }
 
-  /** Replaces the reservation with what the call really cost; TPM counts the real tokens from now on. */
+  /**
+   * Replaces the reservation with what the call really cost; TPM counts the real tokens from now on.
+   * The ledger row, when given, is stored in the same synchronous section as the spend, whatever else
+   * happens: settling twice neither bills twice nor duplicates the row.
+   */
   async settle(tenantId: string, input: SettleInput): Promise<void> {
     const config = await this.loadConfig(tenantId);
     const now = input.now ?? Date.now();
-    const reservation = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
-    if (!reservation) return; // already settled or expired: settling twice must not bill twice
-    const keys = JSON.parse(reservation.keys_json) as SpendKey[];
-    for (const key of keys) this.bump(key, input.actualUsd, -reservation.amount);
-    this.sql.exec(`DELETE FROM reservations WHERE id = ?`, input.requestId);
-    this.sql.exec(`UPDATE rate_log SET tokens = ? WHERE id = ?`, input.actualTokens, input.requestId);
-    await this.raiseAlerts(tenantId, config, keys, now);
+    if (input.event) this.outbox.add(input.event, now);
+    const keys = this.takeReservation(input.requestId, input.actualUsd);
+    if (keys) this.sql.exec(`UPDATE rate_log SET tokens = ? WHERE id = ?`, input.actualTokens, input.requestId);
+    if (input.event) {
+      this.forwardSoon();
+      // A safety net: if the forward below fails or the isolate dies, the alarm sends the row.
+      await this.scheduleAlarm(now + 5_000);
+    }
+    if (keys) await raiseAlerts(this.sql, this.env, tenantId, config, keys, now);
   }
 
-  private async raiseAlerts(tenantId: string, config: BudgetConfig, keys: SpendKey[], now: number): Promise<void> {
-    const events: AlertEvent[] = [];
-    for (const key of keys) {
-      const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
-      if (!budget) continue;
-      const row = this.sql.exec<SpendRow>(`SELECT * FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).one();
-      const candidates: { kind: AlertEvent["kind"]; threshold: number; projected: number | null }[] = crossedThresholds(budget, row.spent, budget.limit_usd).map((threshold) => ({ kind: "threshold", threshold, projected: null }));
-      const projected = budget.period === "month" ? projectMonthEnd(row.spent, now) : null;
-      if (projected !== null && projected > budget.limit_usd) candidates.push({ kind: "velocity", threshold: 1, projected });
-      for (const c of candidates) {
-        const inserted = this.sql.exec(`INSERT OR IGNORE INTO alerts_sent (scope, period, period_key, kind, threshold) VALUES (?, ?, ?, ?, ?)`, key.scope, key.period, key.period_key, c.kind, c.threshold);
-        if (inserted.rowsWritten === 0) continue;
-        events.push({
-          type: "budget_alert", id: `${tenantId}:${key.scope}:${key.period}:${key.period_key}:${c.kind}:${c.threshold}`, tenant_id: tenantId, kind: c.kind,
-          scope: key.scope, period: key.period, period_key: key.period_key, threshold: c.threshold, spent_usd: row.spent, limit_usd: budget.limit_usd, projected_usd: c.projected, at: now,
-        });
-      }
+  /**
+   * Bills a request once: a live reservation is swapped for the cost; one the alarm already released
+   * (a settlement arriving after its hold) is billed on the periods it was reserved against. Anything
+   * else was settled before (or never admitted here) and is not billed again.
+   */
+  private takeReservation(requestId: string, actualUsd: number): SpendKey[] | null {
+    const live = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, requestId).toArray()[0];
+    if (live) {
+      const keys = JSON.parse(live.keys_json) as SpendKey[];
+      for (const key of keys) this.bump(key, actualUsd, -live.amount);
+      this.sql.exec(`DELETE FROM reservations WHERE id = ?`, requestId);
+      return keys;
     }
-    if (events.length === 0) return;
-    try {
-      await this.env.ALERTS_QUEUE.sendBatch(events.map((body) => ({ body, contentType: "json" as const })));
-    } catch (error) {
-      // Forget that they were sent, so the next settlement raises them again.
-      for (const e of events) this.sql.exec(`DELETE FROM alerts_sent WHERE scope = ? AND period = ? AND period_key = ? AND kind = ? AND threshold = ?`, e.scope, e.period, e.period_key, e.kind, e.threshold);
-      console.error(JSON.stringify({ level: "error", msg: "alert enqueue failed", tenant: tenantId, error: String(error) }));
+    const late = this.sql.exec<{ keys_json: string }>(`SELECT keys_json FROM expired WHERE id = ?`, requestId).toArray()[0];
+    if (!late) return null;
+    const keys = JSON.parse(late.keys_json) as SpendKey[];
+    for (const key of keys) this.bump(key, actualUsd, 0);
+    this.sql.exec(`DELETE FROM expired WHERE id = ?`, requestId);
+    return keys;
+  }
+
+  /** Forwards the outbox after the settlement has returned; calls that arrive meanwhile join the next pass. */
+  private forwardSoon(): void {
+    if (this.forwarding) {
+      this.forwardAgain = true;
+      return;
     }
+    this.forwarding = (async () => {
+      do {
+        this.forwardAgain = false;
+        await this.outbox.forward(this.env.DB, Date.now());
+      } while (this.forwardAgain);
+    })()
+      .catch((error) => console.error(JSON.stringify({ level: "error", msg: "ledger outbox forward failed; the alarm retries", error: String(error) })))
+      .finally(() => {
+        this.forwarding = null;
+      });
+    this.ctx.waitUntil(this.forwarding);
+  }
+
+  /**
+   * Reconciliation's view, after doing what the object can do alone: release expired reservations and
+   * forward the whole outbox. Unsettled ids go back to the caller, who looks them up in the ledger.
+   */
+  async reconcileState(tenantId: string, now = Date.now()): Promise<BudgetObjectState> {
+    const config = await this.loadConfig(tenantId);
+    const released = this.releaseExpired(now);
+    const outbox = await this.outbox.forward(this.env.DB, now, true);
+    const spend = config.budgets.map((budget) => this.spendRow(budget, now));
+    const unsettled = [
+      ...this.sql.exec<{ id: string }>(`SELECT id FROM expired ORDER BY expired_at LIMIT 500`).toArray().map((r) => ({ id: r.id, expired: true })),
+      ...this.sql.exec<{ id: string }>(`SELECT id FROM reservations ORDER BY created_at LIMIT 500`).toArray().map((r) => ({ id: r.id, expired: false })),
+    ];
+    const flight = this.sql.exec<{ n: number; usd: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS usd FROM reservations`).one();
+    await this.rescheduleAlarm();
+    return { spend, unsettled, in_flight: { count: flight.n, usd: flight.usd }, released, outbox };
+  }
+
+  /**
+   * The ledger holds these requests but their settlement never reached the object (the worker died
+   * after writing the row): their cost is billed as the settlement would have, once; a settlement
+   * that still arrives later finds nothing left to bill. Ids the ledger never learns about are
+   * forgotten a day after they expired.
+   */
+  async repairLostSettlements(tenantId: string, lost: LostSettlement[], now = Date.now()): Promise<RepairedSettlement[]> {
+    const config = await this.loadConfig(tenantId);
+    const repaired: RepairedSettlement[] = [];
+    const touched = new Map<string, SpendKey>();
+    for (const item of lost) {
+      const keys = this.takeReservation(item.id, item.cost_usd);
+      if (!keys) continue;
+      repaired.push({ id: item.id, cost_usd: item.cost_usd, keys });
+      for (const key of keys) touched.set(`${key.scope}|${key.period}|${key.period_key}`, key);
+    }
+    if (touched.size) await raiseAlerts(this.sql, this.env, tenantId, config, [...touched.values()], now);
+    return repaired;
   }
 
   async status(tenantId: string, now = Date.now()): Promise<BudgetStatus[]> {
@@ -211,15 +276,30 @@ export class TenantBudget extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Releases reservations whose worker never settled them, then waits for the next one to expire. */
-  override async alarm(): Promise<void> {
-    const now = Date.now();
+  private releaseExpired(now: number): number {
     const expired = this.sql.exec<{ id: string; amount: number; keys_json: string }>(`SELECT id, amount, keys_json FROM reservations WHERE expires_at <= ?`, now).toArray();
     for (const reservation of expired) {
       for (const key of JSON.parse(reservation.keys_json) as SpendKey[]) this.bump(key, 0, -reservation.amount);
       this.sql.exec(`DELETE FROM reservations WHERE id = ?`, reservation.id);
+      // Kept for a day: a late settlement still bills it, and reconciliation asks the ledger about it.
+      this.sql.exec(`INSERT OR REPLACE INTO expired (id, keys_json, expired_at) VALUES (?, ?, ?)`, reservation.id, reservation.keys_json, now);
     }
-    const next = this.sql.exec<{ at: number | null }>(`SELECT MIN(expires_at) AS at FROM reservations`).one().at;
-    if (next !== null) await this.scheduleAlarm(next);
+    this.sql.exec(`DELETE FROM expired WHERE expired_at < ?`, now - EXPIRED_KEEP_MS);
+    return expired.length;
+  }
+
+  private async rescheduleAlarm(): Promise<void> {
+    const reservation = this.sql.exec<{ at: number | null }>(`SELECT MIN(expires_at) AS at FROM reservations`).one().at;
+    const outbox = this.outbox.nextAt();
+    const next = [reservation, outbox].filter((at): at is number => at !== null);
+    if (next.length) await this.scheduleAlarm(Math.min(...next));
+  }
+
+  /** Releases reservations whose worker never settled them, retries the outbox, then waits for what is next. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.releaseExpired(now);
+    await this.outbox.forward(this.env.DB, now);
+    await this.rescheduleAlarm();
   }
 }

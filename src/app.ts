@@ -13,6 +13,7 @@ import { RequestLedger } from "./ledger/request-ledger";
 import { captureRequestLog } from "./ledger/request-log";
 import { adminBreakerRoutes } from "./routes/admin-breakers";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters";
+import { adminReconciliationRoutes } from "./routes/admin-reconciliation";
 import { adminReportRoutes } from "./routes/admin-reports";
 import { adminTenantRoutes } from "./routes/admin-tenants";
 import { batchRoutes } from "./routes/batches";
@@ -100,6 +101,7 @@ export function buildApp() {
   app.route("/admin", adminTenantRoutes);
   app.route("/admin", adminBreakerRoutes);
   app.route("/admin", adminDeadLetterRoutes);
+  app.route("/admin", adminReconciliationRoutes);
   app.route("/admin", adminReportRoutes);
   // The dashboard signs in with the admin token itself, so it sits outside the /admin guard.
   app.route("/dashboard", dashboardRoutes);

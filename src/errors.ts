@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export type ErrorCode =
   | "invalid_request"
   | "invalid_api_key"
+  | "key_revoked"
   | "budget_exceeded"
   | "not_found"
   | "idempotency_conflict"
@@ -18,6 +19,7 @@ export type ErrorCode =
 const TYPES: Record<ErrorCode, string> = {
   invalid_request: "invalid_request_error",
   invalid_api_key: "authentication_error",
+  key_revoked: "authentication_error",
   budget_exceeded: "insufficient_quota",
   not_found: "not_found_error",
   idempotency_conflict: "invalid_request_error",

@@ -1,5 +1,6 @@
 import { releaseDeferredBatches } from "./jobs/batch-release";
 import { sweepStuckWork } from "./jobs/stuck-work-sweep";
+import { reconcileBudgets } from "./jobs/budget-reconciliation";
 import { dailyRollupJob } from "./reports/rollup-job";
 
 /**
@@ -8,11 +9,15 @@ import { dailyRollupJob } from "./reports/rollup-job";
  */
 type CronJob = (env: Env, now: Date) => Promise<unknown>;
 
+const EVERY_MIN = "* * * * *";
 const EVERY_5_MIN = "*/5 * * * *";
 const DAILY = "17 0 * * *";
 
+// The sweep also runs on the 5-minute trigger, so a deployment whose minute trigger is missing still
+// recovers work; two sweeps at once are harmless (every transition is a conditional UPDATE).
 const jobs: Record<string, CronJob[]> = {
-  [EVERY_5_MIN]: [releaseDeferredBatches, sweepStuckWork],
+  [EVERY_MIN]: [sweepStuckWork],
+  [EVERY_5_MIN]: [releaseDeferredBatches, sweepStuckWork, reconcileBudgets],
   [DAILY]: [dailyRollupJob],
 };
 

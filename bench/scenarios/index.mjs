@@ -5,9 +5,10 @@
 import admit from "./admit.mjs";
 import cacheExact from "./cache-exact.mjs";
 import cacheReplay from "./cache-replay.mjs";
+import crash from "./crash.mjs";
 import faults from "./faults.mjs";
 import overhead from "./overhead.mjs";
 import priority from "./priority.mjs";
 import soak from "./soak.mjs";
 
-export const scenarios = [overhead, admit, faults, cacheExact, cacheReplay, priority, soak];
+export const scenarios = [overhead, admit, faults, cacheExact, cacheReplay, priority, soak, crash];

@@ -2,10 +2,11 @@ import { GatewayError } from "../errors";
 import { ChatRequestSchema } from "../validate/chat-request";
 import { deliverJobCallback } from "./callback-delivery";
 import { sendToDeadLetters } from "../delivery/dead-letter-store";
-import { claimJob, closeWaitingJob, finishJob, getJob, type JobRow, releaseJobForRetry, TERMINAL_JOB_STATUSES } from "./job-store";
-import { LANE_SETTINGS, LEASE_GRACE_MS, retryDelayS } from "./lanes";
-import { loadTenant } from "./queue-chat-context";
-import { errorRecord, runWorkCall } from "./run-work-call";
+import { claimJob, closeWaitingJob, finishJob, finishJobStatement, getJob, type JobOutcome, type JobRow, releaseJobStatement, TERMINAL_JOB_STATUSES } from "./job-store";
+import { LANE_SETTINGS, retryDelayS } from "./lanes";
+import { loadWorkTenant } from "./queue-chat-context";
+import { type AttemptRecord, commitAttempt, errorRecord, runWorkCall } from "./run-work-call";
+import { jobHeartbeat, LEASE_MS } from "./work-lease";
 import { attemptHints, parseStoredHints } from "./stored-hints";
 import type { JobMessage } from "./work-messages";
 
@@ -38,24 +39,28 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
     return {};
   }
   const settings = LANE_SETTINGS[job.lane];
-  const claimed = await claimJob(env.DB, job.id, now, now + job.timeout_ms + LEASE_GRACE_MS);
+  const claimed = await claimJob(env.DB, job.id, now, now + LEASE_MS);
   // Someone else holds a live claim (this is a redelivery mid-run): that consumer finishes it, or the
   // sweep takes it back when its lease runs out.
   if (!claimed) return {};
   const attempt = claimed.attempts;
 
-  const finish = async (status: "succeeded" | "failed" | "dead", fields: { result?: unknown; error?: unknown }): Promise<boolean> => {
-    const done = await finishJob(env.DB, claimed.id, attempt, { status, ...fields }, x.now?.() ?? Date.now());
+  const clock = () => x.now?.() ?? Date.now();
+  // With the attempt's record, the finish and the attempt's ledger row are one D1 batch.
+  const finish = async (status: JobOutcome["status"], fields: { result?: unknown; error?: unknown }, record?: AttemptRecord): Promise<boolean> => {
+    const outcome = { status, ...fields };
+    const done = record ? await commitAttempt(env.DB, record, [finishJobStatement(env.DB, claimed.id, attempt, outcome, clock())]) : await finishJob(env.DB, claimed.id, attempt, outcome, clock());
     if (done) notifyIfFinished(x, claimed);
     return done;
   };
 
-  const tenant = await loadTenant(env, claimed.tenant_id, claimed.key_id);
+  const loaded = await loadWorkTenant(env, claimed.tenant_id, claimed.key_id);
   const request = ChatRequestSchema.safeParse(JSON.parse(claimed.request_json));
-  if (!tenant || !request.success) {
-    await finish("failed", { error: errorRecord(tenant ? GatewayError.invalid("The stored request is no longer valid") : GatewayError.notFound("tenant")) });
+  if ("error" in loaded || !request.success) {
+    await finish("failed", { error: errorRecord("error" in loaded ? loaded.error : GatewayError.invalid("The stored request is no longer valid")) });
     return {};
   }
+  const { tenant } = loaded;
   // Batch items run at the cheapest tier the policy allows: routed as "auto" with the tier capped at
   // fast (planRoute borrows the nearest tier when the tenant's allowed models have no fast one).
   const batchItem = claimed.batch_id !== null;
@@ -71,7 +76,9 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
     simFault: stored.simFault,
     request: chatRequest,
     detail: { job_id: claimed.id, lane: claimed.lane, ...(claimed.batch_id ? { batch_id: claimed.batch_id } : {}) },
+    heartbeat: jobHeartbeat(env.DB, claimed.id, attempt, clock),
   });
+  const { record } = result;
 
   if (result.ok) {
     const { meta } = result;
@@ -84,26 +91,27 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
       escalated_from: meta.escalatedFrom ?? null,
       ...(batchItem ? { requested_model: request.data.model } : {}),
     };
-    await finish("succeeded", { result: { response: result.completion, meta: routing } });
+    await finish("succeeded", { result: { response: result.completion, meta: routing } }, record);
     return {};
   }
   const error = errorRecord(result.error);
   const later = x.now?.() ?? Date.now();
   if (!result.retryable) {
-    await finish("failed", { error });
+    await finish("failed", { error }, record);
     return {};
   }
   if (claimed.deadline_at !== null && later >= claimed.deadline_at) {
-    await finish("failed", { error: deadlineError(claimed) });
+    await finish("failed", { error: deadlineError(claimed) }, record);
     return {};
   }
   // Out of attempts (the job's own count, which survives replays, or this message's deliveries):
   // hand it to the dead-letter queue ourselves and ack, rather than let the queue decide blindly.
   if (attempt >= claimed.max_attempts || deliveryAttempt >= settings.maxAttempts) {
     const reason = `Retries exhausted after ${attempt} attempt(s) on the ${claimed.lane} lane; last error: ${error.code}: ${error.message}`;
-    if (await finish("dead", { error: { ...error, message: reason } })) await sendToDeadLetters(env, body, { queue: `jobs-${claimed.lane}`, tenantId: claimed.tenant_id, reason, attempts: attempt, now: later });
+    if (await finish("dead", { error: { ...error, message: reason } }, record)) await sendToDeadLetters(env, body, { queue: `jobs-${claimed.lane}`, tenantId: claimed.tenant_id, reason, attempts: attempt, now: later });
     return {};
   }
-  await releaseJobForRetry(env.DB, claimed.id, attempt, error, later);
-  return { retryDelayS: retryDelayS(claimed.lane, attempt, result.retryAfterS) };
+  const delayS = retryDelayS(claimed.lane, attempt, result.retryAfterS);
+  await commitAttempt(env.DB, record, [releaseJobStatement(env.DB, claimed.id, attempt, error, later, delayS)]);
+  return { retryDelayS: delayS };
 }

@@ -79,17 +79,21 @@ export interface JobOutcome {
 /**
  * Ends the attempt that holds the claim. The attempt number in the WHERE clause makes the write
  * idempotent and stale-proof: a consumer whose lease was taken over cannot overwrite the newer result.
+ * A statement, so the attempt's ledger row can go in the same D1 batch.
  */
-export async function finishJob(db: D1Database, id: string, attempt: number, outcome: JobOutcome, now: number): Promise<boolean> {
-  const res = await db
+export function finishJobStatement(db: D1Database, id: string, attempt: number, outcome: JobOutcome, now: number): D1PreparedStatement {
+  return db
     .prepare(
       `UPDATE jobs SET status = ?1, result_json = ?2, error_json = ?3, finished_at = ?4, lease_until = NULL,
               callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END,
               callback_next_at = CASE WHEN callback_url IS NULL THEN NULL ELSE ?4 END
         WHERE id = ?5 AND status = 'running' AND attempts = ?6`,
     )
-    .bind(outcome.status, outcome.result === undefined ? null : JSON.stringify(outcome.result), outcome.error === undefined ? null : JSON.stringify(outcome.error), now, id, attempt)
-    .run();
+    .bind(outcome.status, outcome.result === undefined ? null : JSON.stringify(outcome.result), outcome.error === undefined ? null : JSON.stringify(outcome.error), now, id, attempt);
+}
+
+export async function finishJob(db: D1Database, id: string, attempt: number, outcome: JobOutcome, now: number): Promise<boolean> {
+  const res = await finishJobStatement(db, id, attempt, outcome, now).run();
   return res.meta.changes > 0;
 }
 
@@ -108,13 +112,14 @@ export async function closeWaitingJob(db: D1Database, id: string, from: JobStatu
   return res.meta.changes > 0;
 }
 
-/** Gives the claim back after a retryable failure; the queue redelivers the message after a delay. */
-export async function releaseJobForRetry(db: D1Database, id: string, attempt: number, error: unknown, now: number): Promise<boolean> {
-  const res = await db
+/**
+ * Gives the claim back after a retryable failure; the queue redelivers the message after `delayS`.
+ * enqueued_at is when that delivery is due, so the sweep only resends it once it is overdue.
+ */
+export function releaseJobStatement(db: D1Database, id: string, attempt: number, error: unknown, now: number, delayS = 0): D1PreparedStatement {
+  return db
     .prepare("UPDATE jobs SET status = 'queued', lease_until = NULL, error_json = ?, enqueued_at = ? WHERE id = ? AND status = 'running' AND attempts = ?")
-    .bind(JSON.stringify(error), now, id, attempt)
-    .run();
-  return res.meta.changes > 0;
+    .bind(JSON.stringify(error), now + delayS * 1000, id, attempt);
 }
 
 export async function cancelWaitingJob(db: D1Database, tenantId: string, id: string, now: number): Promise<boolean> {

@@ -5,7 +5,7 @@ export const LaneSchema = z.enum(LANES);
 export type Lane = z.infer<typeof LaneSchema>;
 
 export interface LaneSettings {
-  /** Per-attempt budget: the model call's deadline, and (plus a grace) the claim's lease. */
+  /** Per-attempt budget: the model call's deadline (the claim itself is a short lease renewed by heartbeats). */
   timeoutMs: number;
   /** Queue deliveries before the dead-letter queue: wrangler.toml max_retries + 1, kept in step by hand. */
   maxAttempts: number;
@@ -20,8 +20,6 @@ export const LANE_SETTINGS: Record<Lane, LaneSettings> = {
   batch: { timeoutMs: 600_000, maxAttempts: 4, retryBaseS: 30 },
 };
 
-/** A crashed consumer's claim is reclaimable this long after its timeout. */
-export const LEASE_GRACE_MS = 30_000;
 const MAX_RETRY_DELAY_S = 900;
 
 export function retryDelayS(lane: Lane, attempt: number, retryAfterS?: number): number {

@@ -1,4 +1,5 @@
 import { parseLimits, parsePolicy } from "../config/tenant-policy";
+import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import type { RequestLedger } from "../ledger/request-ledger";
 import type { ChatContext } from "../pipeline/chat-pipeline";
@@ -16,6 +17,19 @@ export async function loadTenant(env: Env, tenantId: string, keyId: string | nul
   const row = await env.DB.prepare("SELECT id, name, policy_json, limits_json FROM tenants WHERE id = ?").bind(tenantId).first<TenantRow>();
   if (!row) return null;
   return { tenantId: row.id, tenantName: row.name, keyId: keyId ?? "", policy: parsePolicy(row.policy_json), limits: parseLimits(row.limits_json) };
+}
+
+/**
+ * The tenant, checked before each provider call of queued work: work submitted with a key that has
+ * since been revoked stops here, unbilled, with `key_revoked`. D1 is read directly (not the 60-second
+ * key cache), so revocation takes effect at the next attempt.
+ */
+export async function loadWorkTenant(env: Env, tenantId: string, keyId: string | null): Promise<{ tenant: TenantContext } | { error: GatewayError }> {
+  const readKey = async () => (keyId ? env.DB.prepare("SELECT revoked_at FROM api_keys WHERE id = ? AND tenant_id = ?").bind(keyId, tenantId).first<{ revoked_at: number | null }>() : null);
+  const [tenant, key] = await Promise.all([loadTenant(env, tenantId, keyId), readKey()]);
+  if (!tenant) return { error: GatewayError.notFound("tenant") };
+  if (key?.revoked_at != null) return { error: new GatewayError(403, "key_revoked", `The API key that submitted this work (${keyId}) was revoked; it will not run`) };
+  return { tenant };
 }
 
 /** The same context an HTTP request builds in routes/chat-context.ts, minus Server-Timing. */

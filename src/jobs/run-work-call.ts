@@ -1,11 +1,13 @@
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
+import { ledgerInsertStatement } from "../ledger/ledger-store";
 import { RequestLedger } from "../ledger/request-ledger";
 import { type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
 import type { ChatCompletion } from "../providers/provider-types";
 import type { ChatRequest } from "../validate/chat-request";
 import type { RequestHints } from "../validate/request-hints";
 import { queueChatContext } from "./queue-chat-context";
+import { type Heartbeat, withHeartbeat } from "./work-lease";
 
 export type WorkEndpoint = "/v1/jobs" | "/v1/batches" | "/v1/workflows";
 
@@ -20,11 +22,23 @@ export interface WorkCall {
   request: ChatRequest;
   /** Extra audit fields for the ledger row's detail (job id, lane, batch, step). */
   detail: Record<string, string>;
+  /** Renews the claim's lease while the call runs. */
+  heartbeat?: Heartbeat;
 }
 
 interface CallBase {
   requestId: string;
   costUsd: number;
+  /**
+   * The attempt's row and its ledger row, not yet written: the caller commits them in one D1 batch
+   * with the work's own state change (commitAttempt), so `succeeded` never exists without its row.
+   */
+  record: AttemptRecord;
+}
+
+export interface AttemptRecord {
+  statements: D1PreparedStatement[];
+  ledger: RequestLedger;
 }
 export type WorkCallResult =
   | (CallBase & { ok: true; completion: ChatCompletion; meta: ResponseMeta })
@@ -45,7 +59,7 @@ function asGatewayError(error: unknown): GatewayError {
   return new GatewayError(500, "internal_error", "Internal error while running the work item");
 }
 
-/** Runs one attempt through the normal pipeline, writes its ledger row and its attempt row. */
+/** Runs one attempt through the normal pipeline; the caller commits its record (commitAttempt). */
 export async function runWorkCall(env: Env, waitUntil: (promise: Promise<unknown>) => void, call: WorkCall): Promise<WorkCallResult> {
   const requestId = attemptRequestId(call.ownerId, call.attempt);
   const ledger = new RequestLedger(requestId, call.endpoint);
@@ -53,46 +67,38 @@ export async function runWorkCall(env: Env, waitUntil: (promise: Promise<unknown
   ledger.event.key_id = call.tenant.keyId || null;
   const ctx = queueChatContext(env, waitUntil, call.tenant, call.hints, ledger, call.simFault);
   const startedAt = Date.now();
-  let result: WorkCallResult;
+  let outcome: { ok: true; completion: ChatCompletion; meta: ResponseMeta } | { ok: false; error: GatewayError; retryable: boolean; retryAfterS?: number };
   try {
-    const outcome = await runChat(ctx, { ...call.request, stream: false });
-    if (outcome.kind !== "completion") throw new GatewayError(500, "internal_error", "A work item produced a stream");
-    result = { ok: true, completion: outcome.completion, meta: outcome.meta, requestId, costUsd: ledger.event.cost_usd };
+    const answer = await withHeartbeat(call.heartbeat, () => runChat(ctx, { ...call.request, stream: false }));
+    if (answer.kind !== "completion") throw new GatewayError(500, "internal_error", "A work item produced a stream");
+    outcome = { ok: true, completion: answer.completion, meta: answer.meta };
   } catch (thrown) {
     const error = asGatewayError(thrown);
     ledger.event.status = error.status;
     ledger.event.error_code = error.code;
     const retryAfter = Number(error.headers["retry-after"]);
-    result = {
-      ok: false,
-      error,
-      retryable: RETRYABLE.has(error.code),
-      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterS: retryAfter } : {}),
-      requestId,
-      costUsd: ledger.event.cost_usd,
-    };
+    outcome = { ok: false, error, retryable: RETRYABLE.has(error.code), ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterS: retryAfter } : {}) };
   }
   ledger.event.detail = { ...(ledger.event.detail ?? {}), ...call.detail };
-  await ledger.flush(env, result.ok ? 200 : result.error.status);
-  await env.DB.prepare(
+  const event = await ledger.finalize(outcome.ok ? 200 : outcome.error.status);
+  const attemptRow = env.DB.prepare(
     `INSERT INTO work_attempts (owner_id, attempt, request_id, status, cost_usd, model, tier, cache, error_code, started_at, finished_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner_id, attempt) DO NOTHING`,
-  )
-    .bind(
-      call.ownerId,
-      call.attempt,
-      requestId,
-      result.ok ? "succeeded" : "failed",
-      result.costUsd,
-      ledger.event.model,
-      ledger.event.tier,
-      ledger.event.cache,
-      result.ok ? null : result.error.code,
-      startedAt,
-      Date.now(),
-    )
-    .run();
-  return result;
+  ).bind(call.ownerId, call.attempt, requestId, outcome.ok ? "succeeded" : "failed", event.cost_usd, event.model, event.tier, event.cache, outcome.ok ? null : outcome.error.code, startedAt, Date.now());
+  const record = { statements: [attemptRow, ledgerInsertStatement(env.DB, event)], ledger };
+  return { ...outcome, requestId, costUsd: event.cost_usd, record };
+}
+
+/**
+ * Writes the attempt's row and ledger row in one D1 batch with the state change that ends the attempt
+ * (succeeded, failed, released for a retry), then settles the budget carrying the same row. Returns
+ * whether the state change applied (the attempt still held its claim). Every statement is idempotent
+ * on the attempt's request id, so a redelivered attempt neither bills nor records twice.
+ */
+export async function commitAttempt(db: D1Database, record: AttemptRecord, transition: D1PreparedStatement[] = []): Promise<boolean> {
+  const results = await db.batch([...transition, ...record.statements]);
+  await record.ledger.settleRecorded();
+  return transition.length > 0 && (results[0]?.meta.changes ?? 0) > 0;
 }
 
 /** The error as stored on a job or step and shown by the API. */

@@ -3,14 +3,12 @@ import { deliverDueCallbacks } from "./callback-delivery";
 import { closeWaitingJob, type JobRow } from "./job-store";
 import type { Lane } from "./lanes";
 import { errorRecord } from "./run-work-call";
-import { stepFailedForGood, timeOutRun } from "./workflow-coordinator";
+import { advanceRun, stepFailedForGood, timeOutRun } from "./workflow-coordinator";
 import { type StepRow } from "./workflow-store";
+import { REQUEUE_GRACE_MS } from "./work-lease";
 import { sendWork, type WorkMessage } from "./work-messages";
 
 const SWEEP_LIMIT = 500;
-// A queued item whose message is older than this is sent again (duplicates are harmless: claims are
-// conditional). Batch work may legitimately wait for hours behind a backlog.
-const STALE_QUEUED_MS: Record<Lane, number> = { interactive: 10 * 60_000, standard: 30 * 60_000, batch: 6 * 3600_000 };
 
 async function resend(env: Env, messages: WorkMessage[]): Promise<void> {
   for (const lane of ["interactive", "standard", "batch"] as const) {
@@ -46,10 +44,11 @@ async function sweepJobs(env: Env, at: number): Promise<{ requeued: number; fail
 
   const lost = await db
     .prepare(
-      `SELECT id, tenant_id, lane FROM jobs WHERE status = 'queued' AND (enqueued_at IS NULL
-          OR (lane = 'interactive' AND enqueued_at < ?) OR (lane = 'standard' AND enqueued_at < ?) OR (lane = 'batch' AND enqueued_at < ?)) LIMIT ?`,
+      // enqueued_at is when its message was due; one still queued a grace later was lost (or is stuck
+      // behind a backlog, where a duplicate costs one conditional claim that fails).
+      `SELECT id, tenant_id, lane FROM jobs WHERE status = 'queued' AND (enqueued_at IS NULL OR enqueued_at < ?) LIMIT ?`,
     )
-    .bind(at - STALE_QUEUED_MS.interactive, at - STALE_QUEUED_MS.standard, at - STALE_QUEUED_MS.batch, SWEEP_LIMIT)
+    .bind(at - REQUEUE_GRACE_MS, SWEEP_LIMIT)
     .all<{ id: string; tenant_id: string; lane: Lane }>();
   for (const row of lost.results) messages.push({ type: "job", job_id: row.id, tenant_id: row.tenant_id, lane: row.lane });
   if (lost.results.length) {
@@ -62,7 +61,7 @@ async function sweepJobs(env: Env, at: number): Promise<{ requeued: number; fail
 type StepWithRun = StepRow & { tenant_id: string; lane: Lane };
 
 /** Workflow runs past their deadline end with partial results; stuck or unsent steps are handled like jobs. */
-async function sweepWorkflows(env: Env, at: number): Promise<{ timedOut: number; requeued: number }> {
+async function sweepWorkflows(env: Env, at: number): Promise<{ timedOut: number; requeued: number; advanced: number }> {
   const db = env.DB;
   const overdue = await db.prepare("SELECT id FROM workflow_runs WHERE status = 'running' AND deadline_at < ? LIMIT ?").bind(at, SWEEP_LIMIT).all<{ id: string }>();
   let timedOut = 0;
@@ -83,16 +82,31 @@ async function sweepWorkflows(env: Env, at: number): Promise<{ timedOut: number;
       .run();
     if (taken.meta.changes > 0) messages.push({ type: "workflow_step", run_id: step.run_id, step: step.name, tenant_id: step.tenant_id, lane: step.lane });
   }
-  const lost = await db.prepare(`${select} s.status = 'queued' AND (s.enqueued_at IS NULL OR s.enqueued_at < ?) LIMIT ?`).bind(at - STALE_QUEUED_MS.standard, SWEEP_LIMIT).all<StepWithRun>();
+  const lost = await db.prepare(`${select} s.status = 'queued' AND (s.enqueued_at IS NULL OR s.enqueued_at < ?) LIMIT ?`).bind(at - REQUEUE_GRACE_MS, SWEEP_LIMIT).all<StepWithRun>();
   for (const step of lost.results) {
     await db.prepare("UPDATE workflow_steps SET enqueued_at = ? WHERE run_id = ? AND name = ?").bind(at, step.run_id, step.name).run();
     messages.push({ type: "workflow_step", run_id: step.run_id, step: step.name, tenant_id: step.tenant_id, lane: step.lane });
   }
   await resend(env, messages);
-  return { timedOut, requeued: messages.length };
+
+  // A runner that died between finishing a step and enqueueing the next leaves a run with nothing
+  // queued or running: advancing it again enqueues what is ready, or closes it.
+  const idle = await db
+    .prepare(
+      `SELECT r.id FROM workflow_runs r WHERE r.status = 'running' AND r.created_at < ?
+          AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.run_id = r.id AND s.status IN ('queued', 'running')) LIMIT ?`,
+    )
+    .bind(at - REQUEUE_GRACE_MS, SWEEP_LIMIT)
+    .all<{ id: string }>();
+  for (const { id } of idle.results) await advanceRun(env, id, at);
+  return { timedOut, requeued: messages.length, advanced: idle.results.length };
 }
 
-/** Cron (every 5 minutes): nothing accepted is left behind, whatever happened to its messages. */
+/**
+ * Cron (every minute): nothing accepted is left behind, whatever happened to its messages or runners.
+ * Leases are short and renewed by heartbeats (work-lease.ts), so dead work is back on a queue within
+ * about a lease plus a minute of its runner dying.
+ */
 export async function sweepStuckWork(env: Env, now: Date): Promise<Record<string, unknown>> {
   const at = now.getTime();
   const jobs = await sweepJobs(env, at);

@@ -2,13 +2,14 @@ import { GatewayError } from "../errors";
 import type { ChatCompletion } from "../providers/provider-types";
 import type { ChatRequest } from "../validate/chat-request";
 import type { ExecutionEnv } from "./job-executor";
-import { LANE_SETTINGS, LEASE_GRACE_MS, retryDelayS } from "./lanes";
-import { loadTenant } from "./queue-chat-context";
-import { errorRecord, runWorkCall } from "./run-work-call";
+import { LANE_SETTINGS, retryDelayS } from "./lanes";
+import { loadWorkTenant } from "./queue-chat-context";
+import { commitAttempt, errorRecord, runWorkCall } from "./run-work-call";
 import { attemptHints } from "./stored-hints";
 import { advanceRun, stepFailedForGood, timeOutRun } from "./workflow-coordinator";
 import { parseDefinition, renderTemplate, type WorkflowStep } from "./workflow-definition";
-import { claimStep, getRun, getStep, getSteps, RunHintsSchema, type RunRow, settleStep, stepOwnerId } from "./workflow-store";
+import { claimStep, getRun, getStep, getSteps, RunHintsSchema, type RunRow, settleStepStatement, stepOwnerId } from "./workflow-store";
+import { LEASE_MS, stepHeartbeat } from "./work-lease";
 import type { StepMessage } from "./work-messages";
 
 function completionText(completion: ChatCompletion): string {
@@ -53,15 +54,16 @@ export async function executeStep(x: ExecutionEnv, body: StepMessage, deliveryAt
   }
   const step = parseDefinition(run.definition_json).steps.find((s) => s.name === row.name);
   if (!step) return {};
-  const claimed = await claimStep(env.DB, run.id, row.name, now, now + step.timeout_s * 1000 + LEASE_GRACE_MS);
+  const claimed = await claimStep(env.DB, run.id, row.name, now, now + LEASE_MS);
   if (!claimed) return {};
   const attempt = claimed.attempts;
 
-  const tenant = await loadTenant(env, run.tenant_id, run.key_id);
-  if (!tenant) {
-    await stepFailedForGood(env, run.id, claimed, GatewayError.notFound("tenant"), attempt, clock());
+  const loaded = await loadWorkTenant(env, run.tenant_id, run.key_id);
+  if ("error" in loaded) {
+    await stepFailedForGood(env, run.id, claimed, loaded.error, attempt, clock());
     return {};
   }
+  const { tenant } = loaded;
   const hints = RunHintsSchema.parse(JSON.parse(run.hints_json));
   const stored = {
     ...hints,
@@ -79,30 +81,36 @@ export async function executeStep(x: ExecutionEnv, body: StepMessage, deliveryAt
     simFault: hints.stepFaults?.[step.name] ?? hints.simFault,
     request: await buildRequest(env.DB, run, step),
     detail: { run_id: run.id, workflow: run.workflow_name, step: step.name },
+    heartbeat: stepHeartbeat(env.DB, run.id, step.name, attempt, clock),
   });
+  const settle = (s: Parameters<typeof settleStepStatement>[5], at: number) => [settleStepStatement(env.DB, run.id, step.name, ["running"], attempt, s, at)];
 
   const later = clock();
   if (result.ok) {
-    const settled = await settleStep(env.DB, run.id, step.name, ["running"], attempt, {
+    // The step's output and the attempt's ledger row are one D1 batch.
+    const settled = await commitAttempt(env.DB, result.record, settle({
       status: "succeeded",
       output: completionText(result.completion),
       model: result.meta.model,
       tier: result.meta.tier,
       cache: result.meta.cache,
-    }, later);
+    }, later));
     if (settled) await advanceRun(env, run.id, later);
     return {};
   }
   if (later >= run.deadline_at) {
     // The run's deadline cut this call short: the run ends with what it has.
-    await settleStep(env.DB, run.id, step.name, ["running"], attempt, { status: "failed", error: errorRecord(result.error) }, later);
+    await commitAttempt(env.DB, result.record, settle({ status: "failed", error: errorRecord(result.error) }, later));
     await timeOutRun(env, run.id, later);
     return {};
   }
   const canRetry = result.retryable && attempt < step.max_attempts && deliveryAttempt < LANE_SETTINGS[run.lane].maxAttempts;
-  if (canRetry && (await settleStep(env.DB, run.id, step.name, ["running"], attempt, { status: "queued", error: errorRecord(result.error), finished: false }, later))) {
-    return { retryDelayS: retryDelayS(run.lane, attempt, result.retryAfterS) };
+  const delayS = retryDelayS(run.lane, attempt, result.retryAfterS);
+  if (canRetry && (await commitAttempt(env.DB, result.record, settle({ status: "queued", error: errorRecord(result.error), finished: false, dueInS: delayS }, later)))) {
+    return { retryDelayS: delayS };
   }
+  // The attempt is recorded first; then the step is skipped or fails the run.
+  if (!canRetry) await commitAttempt(env.DB, result.record);
   await stepFailedForGood(env, run.id, claimed, result.error, attempt, later, result.retryable);
   return {};
 }

@@ -80,15 +80,17 @@ export interface StepSettlement {
   error?: unknown;
   note?: string | null;
   finished?: boolean;
+  /** Back to queued with a delayed message: when it is due (the sweep resends it only once overdue). */
+  dueInS?: number;
 }
 
 /**
  * Moves a step out of `from`; with `attempt`, only the claim holder can (stale-proof, idempotent).
- * Returns whether this call made the change.
+ * A statement, so the attempt's ledger row can go in the same D1 batch.
  */
-export async function settleStep(db: D1Database, runId: string, name: string, from: StepStatus[], attempt: number | null, s: StepSettlement, now: number): Promise<boolean> {
+export function settleStepStatement(db: D1Database, runId: string, name: string, from: StepStatus[], attempt: number | null, s: StepSettlement, now: number): D1PreparedStatement {
   const placeholders = from.map(() => "?").join(", ");
-  const res = await db
+  return db
     .prepare(
       `UPDATE workflow_steps SET status = ?, output = COALESCE(?, output), model = COALESCE(?, model), tier = COALESCE(?, tier), cache = COALESCE(?, cache),
               error_json = ?, note = COALESCE(?, note), lease_until = NULL, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
@@ -98,10 +100,14 @@ export async function settleStep(db: D1Database, runId: string, name: string, fr
     .bind(
       s.status, s.output ?? null, s.model ?? null, s.tier ?? null, s.cache ?? null,
       s.error === undefined ? null : JSON.stringify(s.error), s.note ?? null, s.finished === false ? 0 : 1, now,
-      s.status, now,
+      s.status, now + (s.dueInS ?? 0) * 1000,
       runId, name, ...from, attempt, attempt,
-    )
-    .run();
+    );
+}
+
+/** Returns whether this call made the change. */
+export async function settleStep(db: D1Database, runId: string, name: string, from: StepStatus[], attempt: number | null, s: StepSettlement, now: number): Promise<boolean> {
+  const res = await settleStepStatement(db, runId, name, from, attempt, s, now).run();
   return res.meta.changes > 0;
 }
 

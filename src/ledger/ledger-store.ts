@@ -18,6 +18,11 @@ function row(event: LedgerEvent): (string | number | null)[] {
   ];
 }
 
+/** The insert as a statement, for callers that write the row in the same D1 batch as the work it pays for. */
+export function ledgerInsertStatement(db: D1Database, event: LedgerEvent): D1PreparedStatement {
+  return db.prepare(INSERT_SQL).bind(...row(event));
+}
+
 /** One D1 batch (a single transaction) per queue batch. */
 export async function insertLedgerEvents(db: D1Database, events: LedgerEvent[]): Promise<void> {
   if (events.length === 0) return;
