@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { atLeast, periodEnd, periodKey, projectMonthEnd, retryAfterSeconds, thresholdState, worstState } from "../src/budget/budget-math";
-import type { AdmitInput, AdmitResult, BudgetConfig, BudgetStatus, SettleInput, TopUpInput, TopUpResult } from "../src/budget/budget-types";
+import type { AdmitInput, AdmitResult, BudgetConfig, BudgetStatus, LeaseReport, SettleInput, TopUpInput, TopUpResult } from "../src/budget/budget-types";
 import type { Budget } from "../src/config/budget-config";
 import { parseLimits } from "../src/config/tenant-policy";
 import type { BudgetObjectState, LostSettlement, RepairedSettlement } from "../src/ledger/reconciliation-types";
 import { raiseAlerts, type SpendKey, type SpendRow } from "./budget-alerts";
+import { BudgetLeases, topUpReservation } from "./budget-leases";
 import { LedgerOutbox } from "./ledger-outbox";
 
 const WINDOW_MS = 60_000;
@@ -22,6 +23,7 @@ export class TenantBudget extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private config: BudgetConfig | null = null;
   private readonly outbox: LedgerOutbox;
+  private readonly leases: BudgetLeases;
   private forwarding: Promise<void> | null = null;
   private forwardAgain = false;
 
@@ -42,6 +44,7 @@ export class TenantBudget extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS expired (id TEXT PRIMARY KEY, keys_json TEXT NOT NULL, expired_at INTEGER NOT NULL);
     `);
     this.outbox = new LedgerOutbox(this.sql);
+    this.leases = new BudgetLeases(this.sql, (key, spent, reserved) => this.bump(key, spent, reserved));
   }
 
   /** Called by the admin API whenever budgets or limits change in D1. */
@@ -98,7 +101,7 @@ export class TenantBudget extends DurableObject<Env> {
     const maxInFlight = throttled ? Math.max(1, Math.floor(config.limits.max_in_flight / 2)) : config.limits.max_in_flight;
     const rpm = throttled ? Math.max(1, Math.floor(config.limits.rpm / 2)) : config.limits.rpm;
     this.sql.exec(`DELETE FROM rate_log WHERE at <= ?`, now - WINDOW_MS);
-    const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations`).one().n;
+    const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations`).one().n + this.leases.slotsHeld();
     const deny = (code: NonNullable<AdmitResult["code"]>, message: string, retryAfterS?: number): AdmitResult => ({ decision: "deny", code, message, retryAfterS, remainingUsd: null, reservedUsd: 0, state });
     if (inFlight >= maxInFlight) return deny("concurrency_limited", `${inFlight} requests in flight (limit ${maxInFlight})`, 1);
 
@@ -130,8 +133,23 @@ export class TenantBudget extends DurableObject<Env> {
     this.sql.exec(`INSERT INTO reservations (id, amount, tokens, keys_json, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
       input.requestId, amount, input.estimateTokens, JSON.stringify(keys), now, now + input.holdMs);
     this.sql.exec(`INSERT OR REPLACE INTO rate_log (id, at, tokens) VALUES (?, ?, ?)`, input.requestId, now, input.estimateTokens);
-    await this.scheduleAlarm(now + input.holdMs);
-    return { decision: throttled ? "throttle" : degraded ? "degrade" : "allow", remainingUsd: remaining, reservedUsd: amount, state };
+    // A tenant with room to spare gets a slice to admit against in the isolate, in the same call.
+    const lease = input.lease && !degraded
+      ? this.leases.grant(input.lease.leaseId, {
+          budgets: budgets.map(({ budget }) => {
+            const row = this.spendRow(budget, now);
+            return { budget, spent: row.spent, reserved: row.reserved, key: { scope: row.scope, period: row.period, period_key: row.period_key } };
+          }),
+          limits: config.limits,
+          windowRequests: window.length + 1,
+          windowTokens: usedTokens + input.estimateTokens,
+          inFlight: inFlight + 1,
+          estimateUsd: amount,
+          now,
+        }, input.lease.ttlMs)
+      : null;
+    await this.scheduleAlarm(Math.min(now + input.holdMs, this.leases.nextExpiry() ?? Number.POSITIVE_INFINITY));
+    return { decision: throttled ? "throttle" : degraded ? "degrade" : "allow", remainingUsd: remaining, reservedUsd: amount, state, ...(lease ? { lease } : {}) };
   }
 
   /**
@@ -140,19 +158,23 @@ export class TenantBudget extends DurableObject<Env> {
    */
   async topUp(tenantId: string, input: TopUpInput): Promise<TopUpResult> {
     const config = await this.loadConfig(tenantId);
-    const reservation = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
-    if (!reservation) return { granted: false, reservedUsd: 0 };
-    const extra = input.amountUsd - reservation.amount;
-    if (extra <= 0) return { granted: true, reservedUsd: reservation.amount };
-    const keys = JSON.parse(reservation.keys_json) as SpendKey[];
-    for (const key of keys) {
-      const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
-      const row = this.sql.exec<SpendRow>(`SELECT * FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).toArray()[0];
-      if (budget && row && extra > budget.limit_usd - row.spent - row.reserved + 1e-12) return { granted: false, reservedUsd: reservation.amount };
+    return topUpReservation(this.sql, config, input, (key, spent, reserved) => this.bump(key, spent, reserved));
+  }
+
+  /**
+   * An isolate's batch of settlements under a lease: their spend and their ledger rows land in one
+   * synchronous section, like a single settlement's; `close` gives the rest of the slice back.
+   */
+  async reportLease(tenantId: string, report: LeaseReport): Promise<void> {
+    const config = await this.loadConfig(tenantId);
+    const now = Date.now();
+    for (const event of report.events) this.outbox.add(event, now);
+    const keys = this.leases.report(report);
+    if (report.events.length) {
+      this.forwardSoon();
+      await this.scheduleAlarm(now + 5_000);
     }
-    for (const key of keys) this.bump(key, 0, extra);
-    this.sql.exec(`UPDATE reservations SET amount = ? WHERE id = ?`, input.amountUsd, input.requestId);
-    return { granted: true, reservedUsd: input.amountUsd };
+    await raiseAlerts(this.sql, this.env, tenantId, config, keys, now);
   }
 
   /**
@@ -291,7 +313,7 @@ export class TenantBudget extends DurableObject<Env> {
   private async rescheduleAlarm(): Promise<void> {
     const reservation = this.sql.exec<{ at: number | null }>(`SELECT MIN(expires_at) AS at FROM reservations`).one().at;
     const outbox = this.outbox.nextAt();
-    const next = [reservation, outbox].filter((at): at is number => at !== null);
+    const next = [reservation, outbox, this.leases.nextExpiry()].filter((at): at is number => at !== null);
     if (next.length) await this.scheduleAlarm(Math.min(...next));
   }
 
@@ -299,6 +321,7 @@ export class TenantBudget extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.releaseExpired(now);
+    this.leases.releaseExpired(now);
     await this.outbox.forward(this.env.DB, now);
     await this.rescheduleAlarm();
   }

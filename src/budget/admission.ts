@@ -1,7 +1,9 @@
+import { ulid } from "ulid";
 import { GatewayError } from "../errors";
 import type { LedgerEvent } from "../ledger/ledger-event";
 import { budgetStub, type ChainEstimate } from "./budget-client";
-import type { AdmitResult } from "./budget-types";
+import { isolateLeases, LEASE_TTL_MS, LeaseBook, type LeaseTicket, LocalLease } from "./budget-lease";
+import type { AdmitResult, LeaseReport } from "./budget-types";
 
 export interface Admission {
   /** The budget is degrading: the caller serves its degraded plan, priced by `estimate`. */
@@ -51,32 +53,77 @@ async function callOnceMore<T>(run: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Step 5, one round trip: rate limits, concurrency and every applicable budget are checked, and the
- * first model's worst case reserved, in a single call to the tenant's budget object (a dearer
- * fallback raises it first, through `cover`). The degraded
- * estimate travels along, so the object can reserve the cheaper amount itself when the budget is
- * degrading. Every path that spends comes through here: chat, messages, embeddings, jobs, escalation.
+ * Step 6. Most requests are admitted in memory, against this isolate's lease on the tenant's budget,
+ * rate and concurrency (no round trip). Without a usable lease, one round trip to the tenant's budget
+ * object checks rate limits, concurrency and every applicable budget, reserves the first model's
+ * worst case, and asks for a new lease in the same call; near a limit the object grants none, so the
+ * last of a budget is admitted one request at a time. The degraded estimate travels along, so the
+ * object can reserve the cheaper amount itself when the budget is degrading. Every path that spends
+ * comes through here: chat, messages, embeddings, jobs, escalation.
  */
 export async function admitRequest(input: AdmitRequestInput): Promise<Admission> {
+  const key = LeaseBook.key(input.tenantId, input.task, input.keyId);
+  const tokens = input.estimate.promptTokens + input.estimate.outputTokens;
+  const local = isolateLeases.admit(key, input.estimate.usd, tokens);
+  if (local) return leaseAdmission(input, local.lease, local.ticket);
+  const asking = isolateLeases.inFlight(key);
+  if (asking) {
+    await asking;
+    const after = isolateLeases.admit(key, input.estimate.usd, tokens);
+    if (after) return leaseAdmission(input, after.lease, after.ticket);
+  }
+  return objectAdmission(input, key);
+}
+
+function leaseAdmission(input: AdmitRequestInput, lease: LocalLease, ticket: LeaseTicket): Admission {
+  const { estimate } = input;
+  return {
+    degraded: false,
+    estimate,
+    result: { decision: "allow", remainingUsd: lease.remainingUsd, reservedUsd: ticket.reservedUsd, state: "ok" },
+    get reservedUsd() {
+      return ticket.reservedUsd;
+    },
+    cover: async (modelId) => {
+      const needed = estimate.perModel[modelId];
+      return needed !== undefined && ticket.cover(needed);
+    },
+    settle: (actualUsd, actualTokens, event) => ticket.settle(actualUsd, actualTokens, event),
+  };
+}
+
+async function objectAdmission(input: AdmitRequestInput, key: string): Promise<Admission> {
   const { env, estimate, degradedEstimate } = input;
   const stub = budgetStub(env, input.tenantId);
+  const leaseId = `lease_${ulid()}`;
   let result: AdmitResult;
   try {
-    result = await callOnceMore(() =>
-      stub.admit(input.tenantId, {
-        requestId: input.requestId,
-        task: input.task,
-        keyId: input.keyId,
-        estimateUsd: estimate.usd,
-        degradedEstimateUsd: degradedEstimate.usd,
-        estimateTokens: estimate.promptTokens + estimate.outputTokens,
-        holdMs: input.holdMs,
-      }),
+    result = await isolateLeases.asked(
+      key,
+      callOnceMore(() =>
+        stub.admit(input.tenantId, {
+          requestId: input.requestId,
+          task: input.task,
+          keyId: input.keyId,
+          estimateUsd: estimate.usd,
+          degradedEstimateUsd: degradedEstimate.usd,
+          estimateTokens: estimate.promptTokens + estimate.outputTokens,
+          holdMs: input.holdMs,
+          lease: { leaseId, ttlMs: LEASE_TTL_MS },
+        }),
+      ),
     );
   } catch (error) {
     // Fail closed: without the budget object nobody can promise the budget holds.
     console.error(JSON.stringify({ level: "error", msg: "budget admit failed", tenant: input.tenantId, error: String(error) }));
     throw new GatewayError(503, "budget_unavailable", "The budget service is unavailable; retry shortly", null, { "retry-after": "1" });
+  }
+  if (result.lease) {
+    // A stub belongs to the request that made it: each report makes its own, in the request that sends it.
+    const send = async (report: LeaseReport): Promise<void> => {
+      await callOnceMore(() => budgetStub(env, input.tenantId).reportLease(input.tenantId, report));
+    };
+    isolateLeases.install(key, new LocalLease(result.lease, send));
   }
   if (result.decision === "deny") throw refusal(result);
   const degraded = result.decision !== "allow";

@@ -19,6 +19,8 @@ export interface AdmitInput {
   estimateTokens: number;
   /** A reservation not settled by then (a worker died) is released by the alarm. */
   holdMs: number;
+  /** Asks for a lease in the same call: granted only to a tenant far from its limits. */
+  lease?: { leaseId: string; ttlMs: number };
   now?: number;
 }
 
@@ -33,6 +35,7 @@ export interface AdmitResult {
   remainingUsd: number | null;
   reservedUsd: number;
   state: ThresholdState;
+  lease?: LeaseGrant;
 }
 
 export interface TopUpInput {
@@ -86,4 +89,40 @@ export interface AlertEvent {
   limit_usd: number;
   projected_usd: number | null;
   at: number;
+}
+
+export interface SpendKey {
+  scope: string;
+  period: Budget["period"];
+  period_key: string;
+}
+
+/** A slice of a tenant's budget, rate and concurrency that one isolate admits against locally. */
+export interface LeaseGrant {
+  leaseId: string;
+  /** The budget periods the slice was cut from: spend under the lease is billed there. */
+  keys: SpendKey[];
+  /** Dollars the slice holds, or null when no budget applies (rate and slots still do). */
+  usd: number | null;
+  requests: number;
+  tokens: number;
+  slots: number;
+  /** The isolate stops admitting under it then; the object holds the slice a while longer for requests in flight. */
+  expiresAt: number;
+}
+
+/** What an isolate did under a lease since its last report; `close` gives the rest back. */
+export interface LeaseReport {
+  leaseId: string;
+  /** The budgets the lease was cut from, so spend is billed there even after the lease expired. */
+  keys: SpendKey[];
+  /** What the reported requests reserved out of the slice, and what they actually cost. */
+  reservedUsd: number;
+  spentUsd: number;
+  /** Each reported request's index in the lease and its actual tokens (for TPM). */
+  settled: { index: number; tokens: number }[];
+  events: LedgerEvent[];
+  /** Requests admitted under the lease so far: on close, the rate-window rows past this are given back. */
+  usedRequests: number;
+  close: boolean;
 }

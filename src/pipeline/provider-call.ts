@@ -36,11 +36,15 @@ export function admissionOf(ctx: ChatContext, deadline: number): Omit<AdmitReque
   return { env: ctx.env, tenantId: ctx.tenant.tenantId, keyId: ctx.tenant.keyId, task: ctx.hints.task, holdMs: deadline + HOLD_MARGIN_MS };
 }
 
-/** Settles the request's own reservation once, whichever way the request ends; never blocks the response. */
+/**
+ * Settles the request's own reservation once, whichever way the request ends, never blocking the
+ * response: the settlement waits for the ledger row and carries it, so the spend and the row are
+ * written together (in the budget object's outbox, or in the lease's next report).
+ */
 export function settleFirst(ctx: ChatContext, admission: Admission, actualUsd: number, actualTokens: number): void {
   if (settled.has(admission)) return;
   settled.add(admission);
-  ctx.waitUntil(admission.settle(actualUsd, actualTokens));
+  ctx.ledger.settleWith((event) => admission.settle(actualUsd, actualTokens, event));
 }
 
 /** One tier's chain: the per-attempt, first-token and idle timeouts sit under the request deadline. */
