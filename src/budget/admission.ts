@@ -2,8 +2,9 @@ import { ulid } from "ulid";
 import { GatewayError } from "../errors";
 import type { LedgerEvent } from "../ledger/ledger-event";
 import { budgetStub, type ChainEstimate } from "./budget-client";
-import { isolateLeases, LEASE_TTL_MS, LeaseBook, type LeaseTicket, LocalLease } from "./budget-lease";
-import type { AdmitResult, LeaseReport } from "./budget-types";
+import { recordLedgerEvent } from "../ledger/ledger-consumer";
+import { isolateLeases, LEASE_TTL_MS, LeaseBook, type LeaseIo, type LeaseTicket, LocalLease } from "./budget-lease";
+import type { AdmitResult } from "./budget-types";
 
 export interface Admission {
   /** The budget is degrading: the caller serves its degraded plan, priced by `estimate`. */
@@ -94,14 +95,13 @@ function leaseAdmission(input: AdmitRequestInput, lease: LocalLease, ticket: Lea
 
 async function objectAdmission(input: AdmitRequestInput, key: string): Promise<Admission> {
   const { env, estimate, degradedEstimate } = input;
-  const stub = budgetStub(env, input.tenantId);
   const leaseId = `lease_${ulid()}`;
   let result: AdmitResult;
   try {
     result = await isolateLeases.asked(
       key,
       callOnceMore(() =>
-        stub.admit(input.tenantId, {
+        budgetStub(env, input.tenantId).admit(input.tenantId, {
           requestId: input.requestId,
           task: input.task,
           keyId: input.keyId,
@@ -120,10 +120,15 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
   }
   if (result.lease) {
     // A stub belongs to the request that made it: each report makes its own, in the request that sends it.
-    const send = async (report: LeaseReport): Promise<void> => {
-      await callOnceMore(() => budgetStub(env, input.tenantId).reportLease(input.tenantId, report));
+    const io: LeaseIo = {
+      send: async (report) => {
+        await callOnceMore(() => budgetStub(env, input.tenantId).reportLease(input.tenantId, report));
+      },
+      recordElsewhere: async (events) => {
+        await Promise.allSettled(events.map((event) => recordLedgerEvent(env, event)));
+      },
     };
-    isolateLeases.install(key, new LocalLease(result.lease, send));
+    isolateLeases.install(key, new LocalLease(result.lease, io));
   }
   if (result.decision === "deny") throw refusal(result);
   const degraded = result.decision !== "allow";
@@ -138,7 +143,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
       if (needed === undefined) return false;
       if (needed <= admission.reservedUsd + PRICE_EPSILON) return true;
       try {
-        const topped = await callOnceMore(() => stub.topUp(input.tenantId, { requestId: input.requestId, amountUsd: needed }));
+        const topped = await callOnceMore(() => budgetStub(env, input.tenantId).topUp(input.tenantId, { requestId: input.requestId, amountUsd: needed }));
         if (topped.granted) admission.reservedUsd = topped.reservedUsd;
         return topped.granted;
       } catch (error) {
@@ -147,7 +152,8 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
       }
     },
     settle: (actualUsd, actualTokens, event) =>
-      callOnceMore(() => stub.settle(input.tenantId, { requestId: input.requestId, actualUsd, actualTokens, ...(event ? { event } : {}) })).catch((error: unknown) => {
+      // A fresh stub each try: one that saw the object reset stays broken.
+      callOnceMore(() => budgetStub(env, input.tenantId).settle(input.tenantId, { requestId: input.requestId, actualUsd, actualTokens, ...(event ? { event } : {}) })).catch((error: unknown) => {
         console.error(JSON.stringify({ level: "error", msg: "budget settle failed; the alarm will release the reservation", tenant: input.tenantId, error: String(error) }));
         // A ledger row that rode along must take another way: the caller records it itself.
         if (event) throw error;

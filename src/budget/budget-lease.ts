@@ -7,6 +7,8 @@ export const LEASE_TTL_MS = 10_000;
 const REPORT_DELAY_MS = 250;
 const REPORT_BATCH = 64;
 const USD_EPSILON = 1e-12;
+/** How long a request waits for another's lease answer before asking the object itself. */
+const ASK_WAIT_MS = 1_000;
 
 interface Settled {
   index: number;
@@ -14,8 +16,6 @@ interface Settled {
   spentUsd: number;
   tokens: number;
   event?: LedgerEvent;
-  /** Resolves once the report carrying this settlement has reached the object. */
-  done: { resolve: () => void; reject: (error: unknown) => void };
 }
 
 /** One request admitted under a lease: it settles into the lease's next report, never with its own call. */
@@ -25,11 +25,18 @@ export interface LeaseTicket {
   /** Draws more of the slice for a dearer fallback; false when the slice has not enough left. */
   cover(totalUsd: number): boolean;
   /**
-   * Resolves when the report carrying it has reached the object (the caller's waitUntil keeps the
-   * isolate alive until then); rejects if that report failed, so the caller records the row another
-   * way (the settlement itself stays queued for the next report).
+   * Queues the settlement (and its ledger row) for the lease's next report. The request that starts a
+   * report gets a promise for it (its waitUntil keeps the isolate alive while it runs); the others,
+   * whose settlements ride along, get one already resolved: no request waits on another's I/O.
    */
   settle(actualUsd: number, actualTokens: number, event?: LedgerEvent): Promise<void>;
+}
+
+export interface LeaseIo {
+  /** Sends a report to the tenant's object (a stub made in the calling request); rejects when it did not arrive. */
+  send: (report: LeaseReport) => Promise<void>;
+  /** When a report fails, its ledger rows take the ledger's other way at once; the spend is kept for the next. */
+  recordElsewhere: (events: LedgerEvent[]) => Promise<void>;
 }
 
 /**
@@ -51,8 +58,7 @@ export class LocalLease {
 
   constructor(
     readonly grant: LeaseGrant,
-    /** Sends a report to the tenant's object (a stub made in the calling request); rejects when it did not arrive. */
-    private readonly send: (report: LeaseReport) => Promise<void>,
+    private readonly io: LeaseIo,
     private readonly now: () => number = Date.now,
   ) {
     this.usdLeft = grant.usd;
@@ -78,7 +84,7 @@ export class LocalLease {
     this.inFlight += 1;
     this.lastAdmitAt = this.now();
     const index = this.nextIndex++;
-    let settled: Promise<void> | undefined;
+    let settled = false;
     const ticket: LeaseTicket = {
       index,
       reservedUsd: estimateUsd,
@@ -91,20 +97,18 @@ export class LocalLease {
         return true;
       },
       settle: (actualUsd, actualTokens, event) => {
-        if (settled) return settled;
+        if (settled) return Promise.resolve();
+        settled = true;
         this.slotsFree += 1;
         this.inFlight -= 1;
-        settled = new Promise<void>((resolve, reject) => {
-          this.pending.push({ index, reservedUsd: ticket.reservedUsd, spentUsd: actualUsd, tokens: actualTokens, ...(event ? { event } : {}), done: { resolve, reject } });
-        });
-        this.scheduleReport();
-        return settled;
+        this.pending.push({ index, reservedUsd: ticket.reservedUsd, spentUsd: actualUsd, tokens: actualTokens, ...(event ? { event } : {}) });
+        return this.reporting ? Promise.resolve() : this.startReport();
       },
     };
     return ticket;
   }
 
-  /** A newer lease took over: this one closes once its requests have settled. */
+/** A newer lease took over: this one closes once its requests have settled. */
   retire(): void {
     this.retired = true;
   }
@@ -115,45 +119,59 @@ export class LocalLease {
     return !this.closed && this.inFlight === 0 && (idle || this.retired || !this.usable);
   }
 
-  private scheduleReport(): void {
-    if (this.reporting) return;
+  /**
+   * Runs in the request that starts it, until nothing is left to send: settlements that join meanwhile
+   * ride along, and a lease left idle is closed. Every step stays in that request's context.
+   */
+  private startReport(): Promise<void> {
     let failed = false;
-    this.reporting = (async () => {
+    const run: Promise<void> = (async () => {
       if (this.pending.length < REPORT_BATCH) await new Promise((resolve) => setTimeout(resolve, REPORT_DELAY_MS));
-      while (this.pending.length) {
-        const batch = this.pending.splice(0, REPORT_BATCH);
-        const close = this.closing && this.pending.length === 0;
-        // Closed first: a request admitted while the report is on its way must not use the given-back slice.
-        if (close) this.closed = true;
-        try {
-          await this.send(this.report(batch, close));
-        } catch (error) {
-          // Nothing is dropped: the batch goes back, and the next settlement tries again.
-          if (close) this.closed = false;
-          this.pending.unshift(...batch);
-          failed = true;
-          for (const item of batch) item.done.reject(error);
-          console.error(JSON.stringify({ level: "error", msg: "lease report failed; kept for the next one", lease: this.grant.leaseId, error: String(error) }));
-          return;
-        }
-        for (const item of batch) item.done.resolve();
-      }
-      // Nothing in flight: if nothing is admitted for a while either, the slice goes back.
-      if (!this.closed && this.inFlight === 0) {
+      for (;;) {
+        failed = !(await this.sendPending());
+        if (failed) return;
+        if (this.closed || this.inFlight > 0) return;
+        // Nothing in flight: if nothing is admitted for a while either, the slice goes back.
         await new Promise((resolve) => setTimeout(resolve, REPORT_DELAY_MS));
-        if (this.closing && this.pending.length === 0) {
-          this.closed = true;
-          await this.send(this.report([], true)).catch((error: unknown) => {
-            // The object releases an unclosed lease when it expires; nothing is owed.
-            console.error(JSON.stringify({ level: "warn", msg: "lease close failed; it expires instead", lease: this.grant.leaseId, error: String(error) }));
-          });
-        }
+        if (this.pending.length) continue;
+        if (!this.closing) return;
+        this.closed = true;
+        await this.io.send(this.report([], true)).catch((error: unknown) => {
+          // The object releases an unclosed lease when it expires; nothing is owed.
+          console.error(JSON.stringify({ level: "warn", msg: "lease close failed; it expires instead", lease: this.grant.leaseId, error: String(error) }));
+        });
+        return;
       }
     })().finally(() => {
       this.reporting = null;
-      // A settlement that arrived while the last report was on its way still goes out.
-      if (!failed && this.pending.length) this.scheduleReport();
+      // A settlement that joined after the last send is not left behind; this request sends it too.
+      // After a failure the next settlement tries again, rather than this request retrying forever.
+      if (!failed && this.pending.length) return this.startReport();
+      return undefined;
     });
+    this.reporting = run;
+    return run;
+  }
+
+  /** Sends what is pending, in batches; false when a report failed (its rows were recorded another way). */
+  private async sendPending(): Promise<boolean> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, REPORT_BATCH);
+      const close = this.closing && this.pending.length === 0;
+      // Closed first: a request admitted while the report is on its way must not use the given-back slice.
+      if (close) this.closed = true;
+      try {
+        await this.io.send(this.report(batch, close));
+      } catch (error) {
+        if (close) this.closed = false;
+        console.error(JSON.stringify({ level: "error", msg: "lease report failed; its spend waits for the next one", lease: this.grant.leaseId, error: String(error) }));
+        // The spend goes back in the queue without its rows, which are recorded another way now.
+        this.pending.unshift(...batch.map(({ event: _event, ...rest }) => rest));
+        await this.io.recordElsewhere(batch.flatMap((s) => (s.event ? [s.event] : [])));
+        return false;
+      }
+    }
+    return true;
   }
 
   private report(batch: Settled[], close: boolean): LeaseReport {
@@ -200,9 +218,18 @@ export class LeaseBook {
     this.leases.set(key, lease);
   }
 
-  /** The answer another request of this isolate is already waiting for, if any. */
+  /**
+   * The answer another request of this isolate is already waiting for, if any, waited for at most a
+   * moment: a request never depends for long on another request's I/O.
+   */
   inFlight(key: string): Promise<unknown> | undefined {
-    return this.asking.get(key);
+    const asking = this.asking.get(key);
+    if (!asking) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ASK_WAIT_MS);
+    });
+    return Promise.race([asking, bound]).finally(() => timer !== undefined && clearTimeout(timer));
   }
 
   asked<T>(key: string, ask: Promise<T>): Promise<T> {

@@ -58,13 +58,13 @@ describe("budget leases", () => {
     const estimate = 0.0001;
     const { tenantId, stub } = await configured({ budgets: [budget({ limit_usd: limit, degrade_at: 1, throttle_at: 1 })], limits: limits({ max_in_flight: 10_000, rpm: 1_000_000, tpm: 1_000_000_000 }) });
     const reports: Promise<void>[] = [];
-    const send = (report: LeaseReport) => stub.reportLease(tenantId, report);
+    const io = { send: (report: LeaseReport) => stub.reportLease(tenantId, report), recordElsewhere: async () => undefined };
     // Twenty isolates, each asking with its own first request; each then admits locally as much as its slice holds.
     const isolates = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
         const input = admitInput({ estimateUsd: estimate, degradedEstimateUsd: estimate, lease: { leaseId: `lease_iso${i}_${n}`, ttlMs: 10_000 } });
         const result = await stub.admit(tenantId, input);
-        return { input, result, lease: result.lease ? new LocalLease(result.lease, send) : undefined };
+        return { input, result, lease: result.lease ? new LocalLease(result.lease, io) : undefined };
       }),
     );
     const leased = isolates.filter((x) => x.lease);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LeaseBook, LocalLease } from "../../src/budget/budget-lease";
 import type { LeaseGrant, LeaseReport } from "../../src/budget/budget-types";
+import { emptyLedgerEvent, type LedgerEvent } from "../../src/ledger/ledger-event";
 
 const grant = (over: Partial<LeaseGrant> = {}): LeaseGrant => ({
   leaseId: "lease_1",
@@ -13,9 +14,11 @@ const grant = (over: Partial<LeaseGrant> = {}): LeaseGrant => ({
   ...over,
 });
 
+const NO_IO = { send: async () => undefined, recordElsewhere: async () => undefined };
+
 function lease(over: Partial<LeaseGrant> = {}, now = () => 0) {
   const reports: LeaseReport[] = [];
-  const local = new LocalLease(grant(over), async (report) => void reports.push(report), now);
+  const local = new LocalLease(grant(over), { send: async (report) => void reports.push(report), recordElsewhere: async () => undefined }, now);
   return { local, reports };
 }
 
@@ -55,10 +58,10 @@ describe("a lease admits in memory, and never past its slice", () => {
     const { local, reports } = lease({}, () => t);
     const tickets = [local.admit(0.1, 10), local.admit(0.2, 10)];
     const first = tickets[0]?.settle(0.01, 5);
-    const second = tickets[1]?.settle(0.02, 7);
-    expect(tickets[1]?.settle(0.02, 7)).toBe(second); // settling twice reports once
+    await tickets[1]?.settle(0.02, 7);
+    await tickets[1]?.settle(0.02, 7); // settling twice reports once
     t = 1_000; // nothing admitted since: the lease is idle by the time the report goes
-    await Promise.all([first, second]);
+    await first;
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatchObject({ spentUsd: 0.03, settled: [{ index: 0, tokens: 5 }, { index: 1, tokens: 7 }], usedRequests: 2, close: true });
     expect(reports[0]?.reservedUsd).toBeCloseTo(0.3, 12);
@@ -72,18 +75,41 @@ describe("a lease admits in memory, and never past its slice", () => {
     expect(local.usable).toBe(true);
   });
 
-  it("a report that fails rejects its settlements, keeps them, and sends them with the next one", async () => {
+  it("a report that fails records its rows another way at once and sends its spend with the next one", async () => {
     let fail = true;
     const reports: LeaseReport[] = [];
-    const local = new LocalLease(grant(), async (r) => {
-      if (fail) throw new Error("object unreachable");
-      reports.push(r);
-    }, () => 0);
-    await expect(local.admit(0.1, 1)?.settle(0.01, 1)).rejects.toThrow("object unreachable");
+    const elsewhere: string[] = [];
+    const io = {
+      send: async (r: LeaseReport) => {
+        if (fail) throw new Error("object unreachable");
+        reports.push(r);
+      },
+      recordElsewhere: async (events: LedgerEvent[]) => void elsewhere.push(...events.map((e) => e.request_id)),
+    };
+    const local = new LocalLease(grant(), io, () => 0);
+    const event = emptyLedgerEvent("req_a", "/v1/chat/completions", 0);
+    await local.admit(0.1, 1)?.settle(0.01, 1, event);
+    expect(elsewhere).toEqual(["req_a"]);
     fail = false;
     await local.admit(0.1, 1)?.settle(0.02, 1);
     expect(reports.flatMap((r) => r.settled.map((s) => s.index))).toEqual([0, 1]);
     expect(reports[0]?.spentUsd).toBeCloseTo(0.03, 12);
+    expect(reports[0]?.events).toEqual([]);
+  });
+
+  it("settlements that join a report in flight return at once; the starter's report carries them", async () => {
+    const { local, reports } = lease();
+    const a = local.admit(0.1, 1);
+    const b = local.admit(0.1, 1);
+    const started = a?.settle(0.01, 1);
+    let joinedDone = false;
+    await b?.settle(0.01, 1).then(() => {
+      joinedDone = true;
+    });
+    expect(joinedDone).toBe(true);
+    expect(reports).toHaveLength(0);
+    await started;
+    expect(reports[0]?.settled).toHaveLength(2);
   });
 });
 
@@ -92,11 +118,11 @@ describe("the isolate's lease book", () => {
     const book = new LeaseBook();
     const key = LeaseBook.key("t", "default", "k");
     expect(book.admit(key, 0.1, 1)).toBeUndefined();
-    const first = new LocalLease(grant({ requests: 1 }), async () => undefined, () => 0);
+    const first = new LocalLease(grant({ requests: 1 }), NO_IO, () => 0);
     book.install(key, first);
     expect(book.admit(key, 0.1, 1)?.lease).toBe(first);
     expect(book.admit(key, 0.1, 1)).toBeUndefined();
-    const second = new LocalLease(grant({ leaseId: "lease_2" }), async () => undefined, () => 0);
+    const second = new LocalLease(grant({ leaseId: "lease_2" }), NO_IO, () => 0);
     book.install(key, second);
     expect(book.admit(key, 0.1, 1)?.lease).toBe(second);
     expect(book.admit(LeaseBook.key("t", "other-task", "k"), 0.1, 1)).toBeUndefined();
