@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, createTenant } from "../fixtures/gateway";
 import { chatBody, runCron, tenantCall, waitFor } from "../fixtures/jobs-fixtures";
 
@@ -41,10 +41,6 @@ async function tenantOutsideWindow() {
   const start = (hour + 3) % 24;
   return createTenant({ policy: { off_peak: { start_hour: start, end_hour: (start + 2) % 24 } } });
 }
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("off-peak batches", () => {
   it("deferred until the window: cron outside it holds them, cron inside it releases them; results are JSONL per custom_id", async () => {

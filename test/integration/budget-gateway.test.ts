@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { estimateCost } from "../../src/budget/budget-client";
 import { DEFAULT_CATALOG, findModel } from "../../src/config/model-catalog";
 import type { ChatRequest } from "../../src/validate/chat-request";
@@ -24,10 +24,6 @@ async function settledBudget(key: string): Promise<BudgetView> {
   }
   throw new Error("reservations never settled");
 }
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("budgets on the request path", () => {
   for (const scope of ["tenant", "task:triage", "key"] as const) {

@@ -1,13 +1,10 @@
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { submitJob } from "../../src/jobs/job-submission";
 import { verifyWebhook } from "../../src/auth/webhook-signature";
 import { admin, createTenant, ledgerRow } from "../fixtures/gateway";
 import { chatBody, deliver, getJobView, insertQueuedJob, jobRow, ledgerRowsFor, postJob, QUEUE, runCron, tenantCall, waitFor, waitForJob } from "../fixtures/jobs-fixtures";
 
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 afterEach(() => vi.restoreAllMocks());
 
 describe("jobs API", () => {

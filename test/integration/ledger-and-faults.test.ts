@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_CATALOG, findModel, priceUsd } from "../../src/config/model-catalog";
 import { simFaultsEnabled } from "../../src/providers/provider-registry";
 import { parseFaults, pickFault } from "../../src/providers/sim-faults";
@@ -7,10 +7,6 @@ import { admin, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway
 import { openaiClient } from "../fixtures/sdk-clients";
 
 type Row = { cost_usd: number; prompt_tokens: number; completion_tokens: number; status: number; error_code: string | null; provider: string; attempts: number; tenant_id: string };
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("ledger", () => {
   it("records a request in D1 with cost = catalog price × actual usage", async () => {

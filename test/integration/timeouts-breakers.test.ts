@@ -1,14 +1,10 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { forgetBreakerView } from "../../src/routing/breaker-gate";
 import { admin, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
 
 const NO_CACHE = { "x-tollgate-cache": "no-store" };
 const FAST_TIMEOUTS = { timeouts: { attempt_ms: 250, first_token_ms: 250, idle_ms: 250 } };
 type Row = { attempts: number; detail_json: string; status: number; error_code: string | null; provider: string };
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("timeout hierarchy", () => {
   it("ends a hung attempt at the per-attempt timeout and falls back within the deadline", async () => {

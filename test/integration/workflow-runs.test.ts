@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, createTenant } from "../fixtures/gateway";
 import { deliver, ledgerRowsFor, QUEUE, runCron, tenantCall, waitFor } from "../fixtures/jobs-fixtures";
 
@@ -37,10 +37,6 @@ const BRIEF = {
     { name: "brief", prompt: "Write a brief. FACTS: {{steps.facts.output}} ANGLES: {{steps.angles.output}}", tier: "balanced", depends_on: ["facts", "angles"], cacheable: false },
   ],
 };
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("workflows", () => {
   it("runs a three-step workflow with one parallel pair through the normal pipeline", async () => {
