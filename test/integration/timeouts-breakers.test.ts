@@ -1,6 +1,9 @@
-import { describe, expect, it } from "vitest";
-import { forgetBreakerView } from "../../src/routing/breaker-gate";
-import { admin, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { DEFAULT_BREAKER } from "../../durable-objects/provider-breaker";
+import { breakerStub, isolateBreakerGate } from "../../src/routing/breaker-gate";
+import { chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
+import { waitFor } from "../fixtures/jobs-fixtures";
 
 const NO_CACHE = { "x-tollgate-cache": "no-store" };
 const FAST_TIMEOUTS = { timeouts: { attempt_ms: 250, first_token_ms: 250, idle_ms: 250 } };
@@ -48,24 +51,50 @@ describe("timeout hierarchy", () => {
 });
 
 describe("breakers on the request path", () => {
+  // This test trips a breaker, so it runs on a tier no other test in this file uses: sim-a:balanced.
+  const KEY = "sim-a:balanced";
+  const stub = () => breakerStub(env, KEY);
+  const ask = (content: string) => hello(content, "sim/balanced");
+  const gate = () => isolateBreakerGate(env, () => undefined);
+
   it("skips a provider whose breaker opened, then lets a probe through after the cooldown", async () => {
     const { key } = await createTenant();
-    // Three requests × two attempts each on sim-a: five consecutive failures trip its breaker.
+    // Three requests × up to three attempts each on sim-a: five consecutive failures trip its breaker.
     for (let i = 0; i < 3; i++) {
-      const res = await chat(key, hello(`trip ${i}`), { ...NO_CACHE, "x-tollgate-sim-fault": "500;provider=sim-a" });
+      const res = await chat(key, ask(`trip ${i}`), { ...NO_CACHE, "x-tollgate-sim-fault": "500;provider=sim-a" });
       expect(res.headers.get("x-tollgate-provider")).toBe("sim-b");
     }
-    const breakers = await (await admin("/admin/breakers", "GET")).json<{ data: { key: string; state: string; failureRate: number }[] }>();
-    expect(breakers.data.find((b) => b.key === "sim-a:fast")).toMatchObject({ state: "open" });
-    // The isolate's copy is refreshed in the background; give it one request to catch up.
-    await chat(key, hello("refresh"), NO_CACHE);
-    const skipped = await chat(key, hello("healthy again?"), NO_CACHE);
+    const opened = await stub().snapshot(KEY);
+    expect(opened).toMatchObject({ state: "open" });
+    // The isolate reads its own copy of the breaker, refreshed in the background: wait for it to see "open".
+    await waitFor(async () => (gate().isOpen(KEY) ? true : null), "this isolate to see the breaker open", 5_000);
+
+    const skipped = await chat(key, ask("healthy again?"), NO_CACHE);
     expect(skipped.status).toBe(200);
     expect(skipped.headers.get("x-tollgate-provider")).toBe("sim-b");
     expect(skipped.headers.get("x-tollgate-degraded")).toBe("breaker");
     const row = await ledgerRow<Row>(skipped.headers.get("x-request-id") ?? "");
     expect(row.attempts).toBe(1);
-    expect(JSON.parse(row.detail_json).breaker_skipped).toEqual(["sim/fast"]);
-    forgetBreakerView();
+    expect(JSON.parse(row.detail_json).breaker_skipped).toEqual(["sim/balanced"]);
+
+    // Pass the cooldown on an injected clock (Date only: timers stay real), instead of waiting 10 s.
+    vi.useFakeTimers({ toFake: ["Date"], now: (opened.retryAt ?? 0) + 1 });
+    try {
+      expect((await stub().snapshot(KEY)).state).toBe("half_open");
+      // The first request after the cooldown is the probe: it goes to sim-a, alone, and is not a fallback.
+      for (let probe = 1; probe <= DEFAULT_BREAKER.halfOpenProbes; probe++) {
+        const res = await chat(key, ask(`probe ${probe}`), NO_CACHE);
+        expect(res.status).toBe(200);
+        expect(res.headers.get("x-tollgate-provider")).toBe("sim-a");
+        expect(res.headers.get("x-tollgate-degraded")).toBeNull();
+        const probeRow = await ledgerRow<Row>(res.headers.get("x-request-id") ?? "");
+        expect(JSON.parse(probeRow.detail_json).attempts.map((a: { provider: string }) => a.provider)).toEqual(["sim-a"]);
+        // Its outcome is reported through waitUntil: wait until the breaker has counted it.
+        const expected = probe < DEFAULT_BREAKER.halfOpenProbes ? "half_open" : "closed";
+        await waitFor(async () => ((await stub().snapshot(KEY)).state === expected ? true : null), `breaker ${expected} after probe ${probe}`, 5_000);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
