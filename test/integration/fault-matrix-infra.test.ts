@@ -5,7 +5,7 @@ import { consumeLedgerBatch, recordLedgerEvent } from "../../src/ledger/ledger-c
 import { emptyLedgerEvent, type LedgerEvent } from "../../src/ledger/ledger-event";
 import { routeQueueBatch } from "../../src/queue-router";
 import { admin, chat, createTenant } from "../fixtures/gateway";
-import { budgetedTenant, budgetLine, d1WithOutage, queueWithOutage, settledSpend, tenantLedger, withFailingWrites } from "../fixtures/fault-fixtures";
+import { budgetedTenant, budgetLine, d1WithOutage, holdingUpstream, queueWithOutage, settledSpend, tenantLedger, useUpstream, withFailingWrites } from "../fixtures/fault-fixtures";
 import { deliver, getJobView, ledgerRowsFor, postJob, QUEUE, waitFor, waitForJob } from "../fixtures/jobs-fixtures";
 
 /**
@@ -120,61 +120,45 @@ describe("fault matrix: the budget object reset mid-flight", () => {
    * settled; then every Durable Object is reset, and the upstream answers.
    */
   async function resetWhileHeld() {
-    const arrived: string[] = [];
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const realFetch = globalThis.fetch;
-    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
-      const request = new Request(input, init);
-      if (!request.url.startsWith("https://upstream.test/")) return realFetch(input, init);
-      const sent = await request.json<{ stream?: boolean }>();
-      arrived.push(sent.stream ? "stream" : "json");
-      await released;
-      const usage = { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 };
-      if (!sent.stream) return Response.json({ id: "up", choices: [{ index: 0, message: { role: "assistant", content: "held then answered" }, finish_reason: "stop" }], usage });
-      const chunk = (delta: unknown, finish: string | null = null) => `data: ${JSON.stringify({ id: "up", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      const sse = chunk({ role: "assistant", content: "" }) + chunk({ content: "held then " }) + chunk({ content: "streamed" }) + chunk({}, "stop") + `data: ${JSON.stringify({ id: "up", choices: [], usage })}\n\ndata: [DONE]\n\n`;
-      return new Response(sse, { headers: { "content-type": "text/event-stream" } });
-    });
-    const mutable = env as { OPENAI_API_KEY: string; OPENAI_BASE_URL: string };
-    Object.assign(mutable, { OPENAI_API_KEY: "sk-test", OPENAI_BASE_URL: "https://upstream.test/v1" });
+    const upstream = holdingUpstream("held then streamed");
     vi.spyOn(console, "error").mockImplementation(() => undefined);
     try {
-      const tenant = await createTenant({ budgets: [{ scope: "tenant", period: "day", limit_usd: 100 }], policy: { allowed_models: ["openai/gpt-4o-mini"] } });
-      const send = (stream: boolean) =>
-        chat(tenant.key, { model: "openai/gpt-4o-mini", stream, messages: [{ role: "user", content: `fm reset in flight ${stream}` }] }, { "x-tollgate-cache": "no-store", "x-tollgate-deadline-ms": "5000" })
-          .then(async (r) => ({ status: r.status, id: r.headers.get("x-request-id"), text: await r.text() }));
-      const sends = [send(false), send(true)] as const;
-      await waitFor(async () => (arrived.length === 2 ? true : null), "both requests to reach the upstream", 10_000);
-      expect((await budgetLine(tenant.key)).reserved_usd).toBeGreaterThan(0);
+      return await useUpstream(async () => {
+        const tenant = await createTenant({ budgets: [{ scope: "tenant", period: "day", limit_usd: 100 }], policy: { allowed_models: ["openai/gpt-4o-mini"] } });
+        const send = (stream: boolean) =>
+          chat(tenant.key, { model: "openai/gpt-4o-mini", stream, messages: [{ role: "user", content: `fm reset in flight ${stream}` }] }, { "x-tollgate-cache": "no-store", "x-tollgate-deadline-ms": "5000" })
+            .then(async (r) => ({ status: r.status, id: r.headers.get("x-request-id"), text: await r.text() }));
+        const sends = [send(false), send(true)] as const;
+        await waitFor(async () => (upstream.arrived.length === 2 ? true : null), "both requests to reach the upstream", 10_000);
+        expect((await budgetLine(tenant.key)).reserved_usd).toBeGreaterThan(0);
 
-      await abortAllDurableObjects();
-      release();
-      const [json, stream] = await Promise.all(sends);
-      expect(json.status).toBe(200);
-      expect(JSON.parse(json.text)).toMatchObject({ choices: [{ message: { content: "held then answered" } }] });
-      expect(stream.status).toBe(200);
-      const streamed = stream.text.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) => (JSON.parse(e.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "");
-      expect(streamed.join("")).toBe("held then streamed");
-      expect(stream.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
-      const rows = await tenantLedger(tenant.id, 2);
-      expect(rows.map((r) => [r.request_id, r.status]).sort()).toEqual([[json.id, 200], [stream.id, 200]].sort());
-      const cost = rows.reduce((sum, r) => sum + r.cost_usd, 0);
-      expect(cost).toBeGreaterThan(0);
+        await abortAllDurableObjects();
+        upstream.release();
+        const [json, stream] = await Promise.all(sends);
+        expect(json.status).toBe(200);
+        expect(JSON.parse(json.text)).toMatchObject({ choices: [{ message: { content: "held then streamed" } }] });
+        expect(stream.status).toBe(200);
+        const streamed = stream.text.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) => (JSON.parse(e.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "");
+        expect(streamed.join("")).toBe("held then streamed");
+        expect(stream.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+        const rows = await tenantLedger(tenant.id, 2);
+        expect(rows.map((r) => [r.request_id, r.status]).sort()).toEqual([[json.id, 200], [stream.id, 200]].sort());
+        const cost = rows.reduce((sum, r) => sum + r.cost_usd, 0);
+        expect(cost).toBeGreaterThan(0);
 
-      // Past every hold (an injected clock, then the object's own alarm): no reservation may be left.
-      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 10 * 60_000 });
-      try {
-        await runDurableObjectAlarm(stubFor(tenant.id));
-      } finally {
-        vi.useRealTimers();
-      }
-      const line = await budgetLine(tenant.key);
-      expect(line.reserved_usd).toBeLessThan(1e-12);
-      return { cost, spent: line.spent_usd };
+        // Past every hold (an injected clock, then the object's own alarm): no reservation may be left.
+        vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 10 * 60_000 });
+        try {
+          await runDurableObjectAlarm(stubFor(tenant.id));
+        } finally {
+          vi.useRealTimers();
+        }
+        const line = await budgetLine(tenant.key);
+        expect(line.reserved_usd).toBeLessThan(1e-12);
+        return { cost, spent: line.spent_usd };
+      });
     } finally {
-      release();
-      Object.assign(mutable, { OPENAI_API_KEY: "", OPENAI_BASE_URL: "" });
+      upstream.release();
     }
   }
 
