@@ -75,7 +75,9 @@ async function atomicWrite(path, text) {
 
 export async function writeReport(report, markdown) {
   await mkdir(RESULTS_DIR, { recursive: true });
-  const base = join(RESULTS_DIR, report.date);
+  // A run of one scenario (`--only x`) gets a file of its own, so it never overwrites the day's full run.
+  const only = report.scenarios.length === 1 ? `-${report.scenarios[0].name}` : "";
+  const base = join(RESULTS_DIR, `${report.date}${only}`);
   await atomicWrite(`${base}.json`, JSON.stringify(report, null, 2) + "\n");
   await atomicWrite(`${base}.md`, markdown);
   return { json: `${base}.json`, md: `${base}.md` };

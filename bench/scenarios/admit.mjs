@@ -2,6 +2,9 @@
 // request makes one Durable Object round trip (admit) before the provider call; its duration comes
 // from the response's Server-Timing. The same run measures how far the reservation (the worst-case
 // estimate, x-tollgate-reserved-usd) is from the settled cost (x-tollgate-cost-usd) on the sim provider.
+// Every fourth request makes sim-a fail, so it is served by sim-b, the dearer fallback: a reservation
+// sized for the first model only would show up there as an under-estimate. Any non-200 is counted and
+// fails the scenario (an error answer has no settled cost to compare, so it would silently shrink n).
 import { percentile } from "../load-driver.mjs";
 
 const CONCURRENCY = 16;
@@ -22,6 +25,8 @@ function body(i) {
   const withCap = i % 2 === 0;
   return {
     withCap,
+    fault: i % 4 === 3 ? "500;provider=sim-a" : null,
+    model: MODELS[i % MODELS.length],
     json: JSON.stringify({
       model: MODELS[i % MODELS.length],
       messages: [{ role: "user", content: `${PROMPTS[i % PROMPTS.length]} (#${i})` }],
@@ -41,17 +46,25 @@ export default {
     const headers = { "content-type": "application/json", authorization: `Bearer ${key}`, "x-tollgate-cache": "no-store" };
     const durationMs = ctx.options.duration * 1000;
     const admit = [];
-    const errors = { capped: [], uncapped: [] };
+    const errors = { capped: [], uncapped: [], fallback: [] };
     const statuses = {};
+    let sent = 0;
     let n = 0;
     const until = performance.now() + durationMs;
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (performance.now() < until) {
-          const { json, withCap } = body(n++);
-          const res = await fetch(url, { method: "POST", headers, body: json });
-          await res.arrayBuffer();
+          const { json, withCap, fault, model } = body(n++);
+          sent++;
+          let res;
+          try {
+            res = await fetch(url, { method: "POST", headers: fault ? { ...headers, "x-tollgate-sim-fault": fault } : headers, body: json, signal: AbortSignal.timeout(30_000) });
+            await res.arrayBuffer();
+          } catch {
+            statuses[0] = (statuses[0] ?? 0) + 1;
+            continue;
+          }
           statuses[res.status] = (statuses[res.status] ?? 0) + 1;
           if (res.status !== 200) continue;
           const timing = res.headers.get("server-timing") ?? "";
@@ -59,7 +72,11 @@ export default {
           if (Number.isFinite(dur)) admit.push(dur);
           const reserved = Number(res.headers.get("x-tollgate-reserved-usd"));
           const actual = Number(res.headers.get("x-tollgate-cost-usd"));
-          if (actual > 0) (withCap ? errors.capped : errors.uncapped).push((reserved - actual) / actual);
+          if (!(actual > 0)) continue;
+          const error = (reserved - actual) / actual;
+          // Served by a model other than the one asked for: a fallback, dearer than the first choice.
+          if (res.headers.get("x-tollgate-model") !== model) errors.fallback.push(error);
+          else (withCap ? errors.capped : errors.uncapped).push(error);
         }
       }),
     );
@@ -72,14 +89,21 @@ export default {
       underEstimates: list.filter((e) => e < 0).length,
     });
     const ok = statuses[200] ?? 0;
+    // The faults above open sim-a's breakers on this shared gateway; later scenarios start from healthy.
+    await fetch(`${gateway.url}/admin/breakers`, { method: "DELETE", headers: { authorization: `Bearer ${gateway.adminToken}` } });
+    const failures = [];
+    if (ok !== sent) failures.push(`${sent - ok} of ${sent} requests were not 200: ${JSON.stringify(statuses)}`);
+    if ([...errors.capped, ...errors.uncapped, ...errors.fallback].some((e) => e < -1e-9)) failures.push("a reservation was below the settled cost");
+    if (errors.fallback.length === 0) failures.push("no request was served by a fallback, so dearer fallbacks went unchecked");
     return {
       concurrency: CONCURRENCY,
       seconds: round(seconds),
+      sent,
       statuses,
       reqPerSec: round(ok / seconds, 1),
       admitMs: { p50: round(percentile(admit, 50), 2), p99: round(percentile(admit, 99), 2), samples: admit.length },
-      estimate: { withMaxTokens: summarise(errors.capped), withoutMaxTokens: summarise(errors.uncapped) },
-      failures: errors.capped.some((e) => e < -1e-9) || errors.uncapped.some((e) => e < -1e-9) ? ["a reservation was below the settled cost"] : [],
+      estimate: { withMaxTokens: summarise(errors.capped), withoutMaxTokens: summarise(errors.uncapped), fallback: summarise(errors.fallback) },
+      failures,
     };
   },
 
@@ -88,7 +112,9 @@ export default {
     return [
       `One tenant, concurrency ${r.concurrency}, ${r.seconds} s, sim models (fast, balanced, powerful), cache bypassed.`,
       "",
-      `- requests/s (2xx): **${r.reqPerSec}**; statuses ${JSON.stringify(r.statuses)}`,
+      `Every fourth request carries \`x-tollgate-sim-fault: 500;provider=sim-a\`, so it is served by sim-b, which costs more than the first choice.`,
+      "",
+      `- requests/s (2xx): **${r.reqPerSec}**; ${r.sent} sent, statuses ${JSON.stringify(r.statuses)} (any non-200 fails the scenario)`,
       `- admit (one Durable Object round trip, from Server-Timing): p50 **${r.admitMs.p50} ms**, p99 **${r.admitMs.p99} ms** (${r.admitMs.samples} samples)`,
       "",
       "Reservation (worst-case estimate) against settled cost, (reserved − actual) / actual:",
@@ -97,6 +123,7 @@ export default {
       "| --- | ---: | ---: | ---: | ---: |",
       row("with max_tokens", r.estimate.withMaxTokens),
       row("without max_tokens (default allowance)", r.estimate.withoutMaxTokens),
+      row("served by a dearer fallback (sim-b)", r.estimate.fallback),
     ].join("\n");
   },
 };

@@ -2,19 +2,21 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isAdminToken } from "../../src/auth/admin-auth";
 import { constantTimeEqual, sha256Hex } from "../../src/auth/key-hash";
-import { ADMIN_TOKEN, admin, call, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
+import { ADMIN_TOKEN, call, chat, createTenant, hello } from "../fixtures/gateway";
+import { tenantLedger } from "../fixtures/fault-fixtures";
 import { postJob, tenantCall, waitForJob } from "../fixtures/jobs-fixtures";
 
 /**
- * Secrets: how the admin token is compared (constant time, structurally and measured), and where keys
- * must never appear: logs, the ledger, job rows, dead letters, caches, error messages.
+ * Secrets: which comparison the admin token goes through, and where keys must never appear: logs, the
+ * ledger, job rows, dead letters, caches, error messages. Whether the comparison is constant time is not
+ * measured here: a nanosecond difference cannot be seen through millisecond HTTP calls, so a timing test
+ * could neither catch a leak nor stay green on a busy machine. What can be checked is that every
+ * candidate, whatever its length or likeness, takes the same path into the runtime's timingSafeEqual.
  */
 afterEach(() => vi.restoreAllMocks());
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-
-describe("auth: constant-time token comparison", () => {
-  it("structurally: both sides are hashed to 32 bytes and compared with timingSafeEqual, whatever their length or likeness", async () => {
+describe("auth: token comparison goes through the constant-time primitive", () => {
+  it("constantTimeEqual: equal, unequal, same-length and different-length inputs all hash to 32 bytes and meet one timingSafeEqual", async () => {
     const digest = vi.spyOn(crypto.subtle, "digest");
     const safeEqual = vi.spyOn(crypto.subtle, "timingSafeEqual");
     const secret = "s3cret-admin-token-0123456789abcdef";
@@ -38,26 +40,6 @@ describe("auth: constant-time token comparison", () => {
     expect(await isAdminToken(env, "")).toBe(false);
     expect(safeEqual).toHaveBeenCalledTimes(1);
   });
-
-  it("measured: a near-miss token takes as long to refuse as a far-miss or a short one (generous tolerance)", async () => {
-    // Interleaved blocks, so drift on a busy 2-core machine hits every candidate alike; medians, so
-    // one stall does not decide. A real leak (an early exit, a lookup only for near misses) shows up as
-    // a consistent gap; noise does not reach a factor of 3.
-    const candidates = { near: `${ADMIN_TOKEN.slice(0, -1)}x`, far: "z".repeat(ADMIN_TOKEN.length), short: "z" };
-    const samples: Record<keyof typeof candidates, number[]> = { near: [], far: [], short: [] };
-    for (let block = 0; block < 12; block++) {
-      for (const name of Object.keys(candidates) as (keyof typeof candidates)[]) {
-        const t0 = performance.now();
-        for (let i = 0; i < 40; i++) await call("/admin/breakers", { headers: { authorization: `Bearer ${candidates[name]}` } }).then((r) => r.body?.cancel());
-        samples[name].push(performance.now() - t0);
-      }
-    }
-    const [near, far, short] = [median(samples.near), median(samples.far), median(samples.short)];
-    for (const other of [far, short]) {
-      expect(near / other).toBeLessThan(3);
-      expect(near / other).toBeGreaterThan(1 / 3);
-    }
-  }, 60_000);
 });
 
 describe("auth: keys never leave as text", () => {
@@ -99,15 +81,13 @@ describe("auth: keys never leave as text", () => {
       const job = await postJob(tenant.key, { request: hello("a job"), priority: "interactive" });
       await waitForJob(tenant.key, job.id);
       await keep(await tenantCall(tenant.key, `/v1/jobs/${job.id}`));
-      await ledgerRow(ok.headers.get("x-request-id") ?? "");
-      await ledgerRow(upstream.headers.get("x-request-id") ?? "");
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-
-      const { results: ledger } = await env.DB.prepare("SELECT * FROM ledger WHERE tenant_id = ?").bind(tenant.id).all();
+      // Every request that makes a ledger row has made it (five for the tenant, one through the echoing
+      // upstream): the books are complete before they are searched, so an absence below means something.
+      const ledger = [...(await tenantLedger(tenant.id, 5)), ...(await tenantLedger(onlyOpenai.id, 1))];
+      expect(ledger.map((row) => row.request_id)).toEqual(expect.arrayContaining([ok.headers.get("x-request-id"), upstream.headers.get("x-request-id")]));
       const { results: jobs } = await env.DB.prepare("SELECT * FROM jobs WHERE tenant_id = ?").bind(tenant.id).all();
       const { results: keys } = await env.DB.prepare("SELECT * FROM api_keys WHERE tenant_id = ?").bind(tenant.id).all();
       const kv = await env.AUTH_KV.get(`key:${hash}`);
-      expect(ledger.length).toBeGreaterThanOrEqual(5);
       expect(lines.length).toBeGreaterThan(5);
       const haystacks: [string, string][] = [["logs", lines.join("\n")], ["responses", answers.join("\n")], ["ledger", JSON.stringify(ledger)], ["jobs", JSON.stringify(jobs)], ["kv", kv ?? ""]];
       for (const [where, text] of haystacks) {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
-import { admin, createTenant } from "../fixtures/gateway";
+import { describe, expect, it, vi } from "vitest";
+import { createTenant } from "../fixtures/gateway";
 import { chatBody, runCron, tenantCall, waitFor } from "../fixtures/jobs-fixtures";
 
 type BatchView = {
@@ -13,7 +13,7 @@ type BatchView = {
   finished_at: number | null;
 };
 
-// The window the tests' tenants use: 02:00-04:00 UTC, and "now" never matters: cron times are explicit.
+// The window the tests' tenants use: 02:00-04:00 UTC. Cron times are explicit, and submission times injected.
 const WINDOW = { policy: { off_peak: { start_hour: 2, end_hour: 4 } } };
 const utc = (hour: number, dayOffset = 1) => {
   const d = new Date();
@@ -35,21 +35,30 @@ const waitForBatch = (key: string, id: string, status: string) =>
 
 const requests = (n: number, model = "sim/powerful") => Array.from({ length: n }, (_, i) => ({ custom_id: `item-${i}`, body: chatBody(`Question number ${i}`, model) }));
 
-async function tenantOutsideWindow() {
-  // Make "now" fall outside the window whatever the clock says, so submission defers.
-  const hour = new Date().getUTCHours();
-  const start = (hour + 3) % 24;
-  return createTenant({ policy: { off_peak: { start_hour: start, end_hour: (start + 2) % 24 } } });
+/**
+ * The submission's clock, injected: an instant outside WINDOW (02:00-04:00 UTC), close to the real time
+ * so deadlines derived from it stay sensible. Only Date is faked, and only while the batch is submitted,
+ * so "deferred or released now" is decided on this instant whatever hour the suite runs at.
+ */
+function outsideWindow(): number {
+  const now = Date.now();
+  const hour = new Date(now).getUTCHours();
+  return hour >= WINDOW.policy.off_peak.start_hour && hour < WINDOW.policy.off_peak.end_hour ? now + 2 * 3600_000 : now;
 }
 
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
+async function postBatchAt(at: number, key: string, body: Record<string, unknown>): Promise<BatchView> {
+  vi.useFakeTimers({ toFake: ["Date"], now: at });
+  try {
+    return await postBatch(key, body);
+  } finally {
+    vi.useRealTimers();
+  }
+}
 
 describe("off-peak batches", () => {
   it("deferred until the window: cron outside it holds them, cron inside it releases them; results are JSONL per custom_id", async () => {
-    const tenant = await tenantOutsideWindow();
-    const batch = await postBatch(tenant.key, { requests: requests(3), completion_window: "24h", off_peak: true });
+    const tenant = await createTenant(WINDOW);
+    const batch = await postBatchAt(outsideWindow(), tenant.key, { requests: requests(3), completion_window: "24h", off_peak: true });
     expect(batch).toMatchObject({ status: "deferred", request_counts: { total: 3, deferred: 3 } });
     const policy = (await env.DB.prepare("SELECT policy_json FROM tenants WHERE id = ?").bind(tenant.id).first<{ policy_json: string }>())?.policy_json ?? "{}";
     const { start_hour } = JSON.parse(policy).off_peak as { start_hour: number };
@@ -87,8 +96,8 @@ describe("off-peak batches", () => {
   });
 
   it("the completion window forces a release outside the window", async () => {
-    const tenant = await tenantOutsideWindow();
-    const batch = await postBatch(tenant.key, { requests: requests(2), completion_window: "1h", off_peak: true });
+    const tenant = await createTenant(WINDOW);
+    const batch = await postBatchAt(outsideWindow(), tenant.key, { requests: requests(2), completion_window: "1h", off_peak: true });
     expect(batch.status).toBe("deferred");
     expect(batch.release_by).toBe(JSON.parse(JSON.stringify(batch)).created_at + 40 * 60_000);
     await runCron(new Date(batch.release_by - 60_000));
@@ -99,8 +108,8 @@ describe("off-peak batches", () => {
   });
 
   it("off_peak: false runs at once; inside the window it runs at once too", async () => {
-    const tenant = await tenantOutsideWindow();
-    const now = await postBatch(tenant.key, { requests: requests(2), off_peak: false });
+    const tenant = await createTenant(WINDOW);
+    const now = await postBatchAt(outsideWindow(), tenant.key, { requests: requests(2), off_peak: false });
     expect(now.release_reason).toBe("immediate");
     await waitForBatch(tenant.key, now.id, "completed");
 
@@ -111,8 +120,8 @@ describe("off-peak batches", () => {
   });
 
   it("cancels what has not started, and says so in the results", async () => {
-    const tenant = await tenantOutsideWindow();
-    const batch = await postBatch(tenant.key, { requests: requests(2) });
+    const tenant = await createTenant(WINDOW);
+    const batch = await postBatchAt(outsideWindow(), tenant.key, { requests: requests(2) });
     const res = await tenantCall(tenant.key, `/v1/batches/${batch.id}/cancel`, "POST");
     expect(await res.json()).toMatchObject({ status: "cancelled", request_counts: { cancelled: 2, completed: 2 } });
     await runCron(utc(3));

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_BREAKER } from "../../durable-objects/provider-breaker";
-import { backoffMs, callWithFallback } from "../../src/providers/call-with-fallback";
+import { backoffMs, breakerKey, callWithFallback } from "../../src/providers/call-with-fallback";
+import { isolateBreakerGate } from "../../src/routing/breaker-gate";
+import { waitFor } from "../fixtures/jobs-fixtures";
 import { DEFAULT_CATALOG } from "../../src/config/model-catalog";
 import { providerInstances } from "../../src/providers/provider-registry";
 
@@ -48,10 +50,35 @@ describe("ProviderBreaker", () => {
 });
 
 describe("retries and fallback", () => {
-  const chain = DEFAULT_CATALOG.filter((m) => m.tier === "fast" && m.provider.startsWith("sim-") && !m.private);
   const req = { model: "sim/fast", messages: [{ role: "user" as const, content: "hi" }] };
-  const base = { chain, req, stream: false, ids: { id: "x", model: "sim/fast", created: 1 }, attemptTimeoutMs: 5_000, firstTokenTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxAttemptsPerModel: 3 };
-  const noBreaker = { isOpen: () => false, report: () => undefined };
+  const base = { req, stream: false, ids: { id: "x", model: "sim/fast", created: 1 }, attemptTimeoutMs: 5_000, firstTokenTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxAttemptsPerModel: 3 };
+
+  /**
+   * The two fast sim models, served under provider names of this test's own, so their breakers (real
+   * ProviderBreaker objects, keyed provider:model) are touched by nothing else. The sim still answers as
+   * sim-a and sim-b, so an x-tollgate-sim-fault aimed at sim-a hits the first of them.
+   */
+  function ownChain(options: { simFaultHeader?: string } = {}) {
+    const tag = ++n;
+    const sims = providerInstances({ ...env, SIM_LATENCY_SCALE: "0" }, options);
+    const instances = new Map(sims);
+    const chain = DEFAULT_CATALOG.filter((m) => m.tier === "fast" && m.provider.startsWith("sim-") && !m.private).map((m) => {
+      const provider = `${m.provider}-own-${tag}`;
+      const instance = sims.get(m.provider);
+      if (!instance) throw new Error(m.provider);
+      instances.set(provider, { ...instance, name: provider });
+      return { ...m, provider };
+    });
+    const keys = chain.map(breakerKey);
+    return { instances, chain, keys };
+  }
+
+  /** The isolate's real breaker gate; its reports to the ProviderBreaker objects are awaited before reading them. */
+  function realGate() {
+    const pending: Promise<unknown>[] = [];
+    return { gate: isolateBreakerGate(env, (p) => void pending.push(p)), settled: () => Promise.all(pending) };
+  }
+  const snapshot = (key: string) => env.PROVIDER_BREAKER.get(env.PROVIDER_BREAKER.idFromName(key)).snapshot(key);
 
   it("backs off with full jitter, and never waits less than Retry-After", () => {
     expect(backoffMs(0, undefined, () => 0.5)).toBe(50);
@@ -62,30 +89,43 @@ describe("retries and fallback", () => {
     expect(samples.size).toBeGreaterThan(10);
   });
 
-  it("retries retryable failures on the same model, honouring Retry-After, then falls back", async () => {
+  it("retries retryable failures on the same model, honouring Retry-After, then falls back; the breakers count each outcome", async () => {
     const waits: number[] = [];
-    const instances = providerInstances({ ...env, SIM_LATENCY_SCALE: "0" }, { simFaultHeader: "429;retry_after=2;provider=sim-a" });
-    const result = await callWithFallback({ ...base, instances, deadlineAt: Date.now() + 60_000, breaker: noBreaker, sleep: async (ms) => void waits.push(ms), random: () => 0 });
-    expect(result.ok && result.value.model.provider).toBe("sim-b");
+    const { instances, chain, keys } = ownChain({ simFaultHeader: "429;retry_after=2;provider=sim-a" });
+    const { gate, settled } = realGate();
+    const result = await callWithFallback({ ...base, chain, instances, deadlineAt: Date.now() + 60_000, breaker: gate, sleep: async (ms) => void waits.push(ms), random: () => 0 });
+    expect(result.ok && result.value.model.provider).toBe(chain[1]?.provider);
     expect(waits).toEqual([2000, 2000]);
     const attempts = result.ok ? result.value.attempts : [];
-    expect(attempts.map((a) => [a.provider, a.status ?? null])).toEqual([["sim-a", 429], ["sim-a", 429], ["sim-a", 429], ["sim-b", null]]);
+    expect(attempts.map((a) => [a.provider, a.status ?? null])).toEqual([[chain[0]?.provider, 429], [chain[0]?.provider, 429], [chain[0]?.provider, 429], [chain[1]?.provider, null]]);
+    await settled();
+    expect(await snapshot(keys[0] ?? "")).toMatchObject({ state: "closed", requests: 3, consecutiveFailures: 3, failureRate: 1 });
+    expect(await snapshot(keys[1] ?? "")).toMatchObject({ state: "closed", requests: 1, consecutiveFailures: 0, failureRate: 0 });
   });
 
   it("does not retry a non-retryable failure, and skips open breakers", async () => {
-    const instances = new Map(providerInstances(env));
-    const simA = instances.get("sim-a");
-    if (!simA) throw new Error("sim-a");
+    const { instances, chain, keys } = ownChain();
+    const first = chain[0]?.provider ?? "";
+    const firstInstance = instances.get(first);
+    if (!firstInstance) throw new Error(first);
     let calls = 0;
-    instances.set("sim-a", { ...simA, fetch: async () => { calls++; return new Response("bad key", { status: 401 }); } });
-    const reported: [string, boolean][] = [];
-    const tracking = { isOpen: () => false, report: (key: string, ok: boolean) => void reported.push([key, ok]) };
-    const result = await callWithFallback({ ...base, instances, deadlineAt: Date.now() + 60_000, breaker: tracking, sleep: async () => undefined });
+    instances.set(first, { ...firstInstance, fetch: async () => { calls++; return new Response("bad key", { status: 401 }); } });
+    const { gate, settled } = realGate();
+    const result = await callWithFallback({ ...base, chain, instances, deadlineAt: Date.now() + 60_000, breaker: gate, sleep: async () => undefined });
     expect(calls).toBe(1);
-    expect(result.ok && result.value.model.provider).toBe("sim-b");
-    expect(reported).toEqual([["sim-a:fast", false], ["sim-b:fast", true]]);
+    expect(result.ok && result.value.model.provider).toBe(chain[1]?.provider);
+    await settled();
+    expect(await snapshot(keys[0] ?? "")).toMatchObject({ requests: 1, consecutiveFailures: 1 });
+    expect(await snapshot(keys[1] ?? "")).toMatchObject({ requests: 1, consecutiveFailures: 0 });
 
-    const allOpen = await callWithFallback({ ...base, instances: providerInstances(env), deadlineAt: Date.now() + 60_000, breaker: { isOpen: () => true, report: () => undefined } });
+    // Open both breakers for real, wait until the isolate's gate sees them, and the chain is not called at all.
+    const t = Date.now();
+    for (const key of keys) for (let i = 0; i < DEFAULT_BREAKER.consecutiveFailures; i++) await env.PROVIDER_BREAKER.get(env.PROVIDER_BREAKER.idFromName(key)).report(key, false, t);
+    for (const key of keys) await waitFor(async () => (gate.isOpen(key) ? true : null), `the gate to see ${key} open`, 5_000);
+    calls = 0;
+    const allOpen = await callWithFallback({ ...base, chain, instances, deadlineAt: Date.now() + 60_000, breaker: gate, sleep: async () => undefined });
+    expect(calls).toBe(0);
     expect(!allOpen.ok && allOpen.error.allOpen).toBe(true);
+    expect(!allOpen.ok && allOpen.error.attempts).toEqual([]);
   });
 });

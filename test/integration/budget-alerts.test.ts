@@ -1,4 +1,4 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { verifyWebhook } from "../../src/auth/webhook-signature";
@@ -45,8 +45,11 @@ describe("budget alerts", () => {
       await stub.admit(tenant.id, input);
       await stub.settle(tenant.id, { requestId: input.requestId, actualUsd: actual, actualTokens: 5 });
     }
+    // settle() enqueues its alerts before it returns, so the object's record of what it raised is already
+    // final: exactly one alert (0.8), nothing for the third settlement. No waiting for an absence.
+    const raised = await runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ kind: string; threshold: number }>("SELECT kind, threshold FROM alerts_sent").toArray());
+    expect(raised).toEqual([{ kind: "threshold", threshold: 0.8 }]);
     await until(async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM alerts WHERE tenant_id = ? AND delivered_at IS NOT NULL").bind(tenant.id).first<{ n: number }>())?.n === 1);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(deliveries).toHaveLength(1);
     const [delivery] = deliveries;
     expect(delivery?.event).toBe("budget_alert");

@@ -1,9 +1,13 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { estimateCost } from "../../src/budget/budget-client";
 import { DEFAULT_CATALOG, findModel } from "../../src/config/model-catalog";
 import type { ChatRequest } from "../../src/validate/chat-request";
 import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { holdingUpstream, useUpstream } from "../fixtures/fault-fixtures";
+import { waitFor } from "../fixtures/jobs-fixtures";
+
+afterEach(() => vi.restoreAllMocks());
 
 const NO_CACHE = { "x-tollgate-cache": "no-store" };
 const model = (id: string) => {
@@ -24,10 +28,6 @@ async function settledBudget(key: string): Promise<BudgetView> {
   }
   throw new Error("reservations never settled");
 }
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("budgets on the request path", () => {
   for (const scope of ["tenant", "task:triage", "key"] as const) {
@@ -94,16 +94,26 @@ describe("budgets on the request path", () => {
     expect(retryAfter).toBeGreaterThan(50);
     expect(retryAfter).toBeLessThanOrEqual(60);
 
-    const inFlight = await createTenant({ limits: { rpm: 100, tpm: 1_000_000, max_in_flight: 1 } });
-    // The first request hangs upstream until its deadline, holding the only slot.
-    const hanging = chat(inFlight.key, request(1), { ...NO_CACHE, "x-tollgate-sim-fault": "timeout", "x-tollgate-deadline-ms": "1500" });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const blocked = await chat(inFlight.key, request(2), NO_CACHE);
-    expect(blocked.status).toBe(429);
-    expect(await blocked.json()).toMatchObject({ error: { code: "concurrency_limited" } });
-    expect(blocked.headers.get("retry-after")).toBe("1");
-    expect((await hanging).status).toBe(504);
-    await settledBudget(inFlight.key);
-    expect((await chat(inFlight.key, request(3), NO_CACHE)).status).toBe(200);
+    // The first request is held at the provider, so it provably holds the only slot while the second asks.
+    const upstream = holdingUpstream();
+    await useUpstream(async () => {
+      const inFlight = await createTenant({ limits: { rpm: 100, tpm: 1_000_000, max_in_flight: 1 }, policy: { allowed_models: ["openai/gpt-4o-mini"] } });
+      const viaUpstream = (i: number) => ({ ...request(i), model: "openai/gpt-4o-mini" });
+      const holding = chat(inFlight.key, viaUpstream(1), NO_CACHE);
+      try {
+        await waitFor(async () => (upstream.arrived.length === 1 ? true : null), "the first request to reach the provider", 10_000);
+        const blocked = await chat(inFlight.key, viaUpstream(2), NO_CACHE);
+        expect(blocked.status).toBe(429);
+        expect(await blocked.json()).toMatchObject({ error: { code: "concurrency_limited" } });
+        expect(blocked.headers.get("retry-after")).toBe("1");
+      } finally {
+        upstream.release();
+      }
+      expect((await holding).status).toBe(200);
+      expect(upstream.arrived).toHaveLength(1);
+      // Once it has finished and settled, the slot is free again.
+      await settledBudget(inFlight.key);
+      expect((await chat(inFlight.key, viaUpstream(3), NO_CACHE)).status).toBe(200);
+    });
   });
 });

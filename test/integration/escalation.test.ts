@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
 
 const schema = {
@@ -12,10 +12,6 @@ const extraction = {
   response_format: { type: "json_schema", json_schema: { name: "contact", schema } },
 };
 type Row = { cost_usd: number; tier: string; escalated_from: string | null; detail_json: string; model: string };
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("escalation", () => {
   it("re-asks the next tier when the fast answer fails the JSON schema, and bills both attempts", async () => {

@@ -1,11 +1,11 @@
-import { abortAllDurableObjects, createExecutionContext, createMessageBatch, evictDurableObject, getQueueResult } from "cloudflare:test";
+import { abortAllDurableObjects, createExecutionContext, createMessageBatch, evictDurableObject, getQueueResult, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { consumeLedgerBatch, recordLedgerEvent } from "../../src/ledger/ledger-consumer";
 import { emptyLedgerEvent, type LedgerEvent } from "../../src/ledger/ledger-event";
 import { routeQueueBatch } from "../../src/queue-router";
 import { admin, chat, createTenant } from "../fixtures/gateway";
-import { budgetedTenant, settledSpend, tenantLedger, withFailingWrites } from "../fixtures/fault-fixtures";
+import { budgetedTenant, budgetLine, d1WithOutage, holdingUpstream, queueWithOutage, settledSpend, tenantLedger, useUpstream, withFailingWrites } from "../fixtures/fault-fixtures";
 import { deliver, getJobView, ledgerRowsFor, postJob, QUEUE, waitFor, waitForJob } from "../fixtures/jobs-fixtures";
 
 /**
@@ -18,14 +18,8 @@ const ledgerEvent = (requestId: string, tenantId: string, cost = 0.001): LedgerE
 const rowCount = async (requestIds: string[]) =>
   (await env.DB.prepare(`SELECT COUNT(*) AS n FROM ledger WHERE request_id IN (${requestIds.map(() => "?").join(",")})`).bind(...requestIds).first<{ n: number }>())?.n ?? 0;
 
-/** An Env whose D1 fails every statement, as during an outage; everything else is the real binding. */
-function d1Down(): Env {
-  const fail = () => {
-    throw new Error("D1_ERROR: injected outage");
-  };
-  const db = { prepare: fail, batch: fail, exec: fail } as unknown as D1Database;
-  return { ...env, DB: db };
-}
+/** The real Env with the real D1 binding wrapped so that every statement fails, as during an outage. */
+const d1Down = (): Env => ({ ...env, DB: d1WithOutage(env.DB) });
 
 const letters = async (where: string, value: string) =>
   (await env.DB.prepare(`SELECT * FROM dead_letters WHERE ${where} = ?`).bind(value).all<{ queue: string; body_json: string; reason: string }>()).results;
@@ -68,7 +62,7 @@ describe("fault matrix: the ledger consumer", () => {
 
   it("with the ledger queue down the request path writes to D1 itself; with D1 down too the event goes to the logs whole", async () => {
     const tenant = await createTenant();
-    const queueDown = { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Queue;
+    const queueDown = queueWithOutage(env.LEDGER_QUEUE);
     const direct = ledgerEvent(`fm-direct-${tenant.id}`, tenant.id);
     await recordLedgerEvent({ ...env, LEDGER_QUEUE: queueDown }, direct);
     expect(await rowCount([direct.request_id])).toBe(1);
@@ -120,19 +114,72 @@ describe("fault matrix: the budget object reset mid-flight", () => {
     expect(await settledSpend(tenant.key)).toBeCloseTo(row?.cost_usd ?? -1, 10);
   });
 
-  it("reset while requests are in flight: every request ends, the ledger has one row each, and spend equals the ledger", async () => {
-    const tenant = await budgetedTenant();
-    const sends = Array.from({ length: 12 }, (_, i) =>
-      chat(tenant.key, { model: "sim/fast", stream: i % 2 === 0, messages: [{ role: "user", content: `fm reset ${i}` }] }, { "x-tollgate-cache": "no-store" }).then(async (r) => ({ status: r.status, id: r.headers.get("x-request-id"), text: await r.text() })),
-    );
-    await evictDurableObject(stubFor(tenant.id)).catch(() => undefined);
-    await abortAllDurableObjects();
-    const answers = await Promise.all(sends);
-    // A request that lost its budget object answers cleanly (503 budget_unavailable), never hangs or 500s.
-    for (const a of answers) expect([200, 503], a.text.slice(0, 200)).toContain(a.status);
-    const rows = await tenantLedger(tenant.id, answers.length);
-    expect(rows.map((r) => r.request_id).sort()).toEqual(answers.map((a) => a.id).sort());
-    expect(await settledSpend(tenant.key)).toBeCloseTo(rows.reduce((s, r) => s + r.cost_usd, 0), 10);
+  /**
+   * Two requests (one JSON, one stream) held at a mocked upstream until the test lets go. Once the
+   * upstream has both calls, both are provably past admission (reserved in the budget object) and not yet
+   * settled; then every Durable Object is reset, and the upstream answers.
+   */
+  async function resetWhileHeld() {
+    const upstream = holdingUpstream("held then streamed");
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      return await useUpstream(async () => {
+        const tenant = await createTenant({ budgets: [{ scope: "tenant", period: "day", limit_usd: 100 }], policy: { allowed_models: ["openai/gpt-4o-mini"] } });
+        const send = (stream: boolean) =>
+          chat(tenant.key, { model: "openai/gpt-4o-mini", stream, messages: [{ role: "user", content: `fm reset in flight ${stream}` }] }, { "x-tollgate-cache": "no-store", "x-tollgate-deadline-ms": "5000" })
+            .then(async (r) => ({ status: r.status, id: r.headers.get("x-request-id"), text: await r.text() }));
+        const sends = [send(false), send(true)] as const;
+        await waitFor(async () => (upstream.arrived.length === 2 ? true : null), "both requests to reach the upstream", 10_000);
+        expect((await budgetLine(tenant.key)).reserved_usd).toBeGreaterThan(0);
+
+        await abortAllDurableObjects();
+        upstream.release();
+        const [json, stream] = await Promise.all(sends);
+        expect(json.status).toBe(200);
+        expect(JSON.parse(json.text)).toMatchObject({ choices: [{ message: { content: "held then streamed" } }] });
+        expect(stream.status).toBe(200);
+        const streamed = stream.text.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) => (JSON.parse(e.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "");
+        expect(streamed.join("")).toBe("held then streamed");
+        expect(stream.text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+        const rows = await tenantLedger(tenant.id, 2);
+        expect(rows.map((r) => [r.request_id, r.status]).sort()).toEqual([[json.id, 200], [stream.id, 200]].sort());
+        const cost = rows.reduce((sum, r) => sum + r.cost_usd, 0);
+        expect(cost).toBeGreaterThan(0);
+
+        // Past every hold (an injected clock, then the object's own alarm): no reservation may be left.
+        vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 10 * 60_000 });
+        try {
+          await runDurableObjectAlarm(stubFor(tenant.id));
+        } finally {
+          vi.useRealTimers();
+        }
+        const line = await budgetLine(tenant.key);
+        expect(line.reserved_usd).toBeLessThan(1e-12);
+        return { cost, spent: line.spent_usd };
+      });
+    } finally {
+      upstream.release();
+    }
+  }
+
+  it("reset while requests are in flight: both held requests answer 200 in full, each has one ledger row, no reservation is left", async () => {
+    await resetWhileHeld();
+  });
+
+  // KNOWN BUG (reported with this suite): settle reuses the stub admission got, which is dead once the
+  // object has been reset, so both settles fail ("the alarm will release the reservation"), and the
+  // alarm releases the holds without charging: the ledger bills the tenant, the budget never counts it.
+  // This test flips red when settle is fixed; then turn `it.fails` into `it`.
+  it.fails("reset while requests are in flight: spend equals the ledger (settled after the reset)", async () => {
+    let outcome: { cost: number; spent: number };
+    try {
+      outcome = await resetWhileHeld();
+    } catch {
+      // The scenario itself broke (the test above says how): returning makes this expected failure go
+      // red, so it can only stay green by failing on the one assertion below.
+      return;
+    }
+    expect(outcome.spent).toBeCloseTo(outcome.cost, 10);
   });
 });
 

@@ -1,11 +1,7 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, createTenant } from "../fixtures/gateway";
 import { chatBody, deliver, getJobView, ledgerRowsFor, postJob, QUEUE, TERMINAL, waitFor } from "../fixtures/jobs-fixtures";
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("nothing lost under injected failures", () => {
   it("every job ends terminal, redelivered messages change nothing, and the ledger agrees with every job", { timeout: 90_000 }, async () => {

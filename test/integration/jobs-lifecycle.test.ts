@@ -1,14 +1,20 @@
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { submitJob } from "../../src/jobs/job-submission";
 import { verifyWebhook } from "../../src/auth/webhook-signature";
-import { admin, createTenant, ledgerRow } from "../fixtures/gateway";
+import { breakerStub, forgetBreakerView } from "../../src/routing/breaker-gate";
+import { createTenant, ledgerRow } from "../fixtures/gateway";
 import { chatBody, deliver, getJobView, insertQueuedJob, jobRow, ledgerRowsFor, postJob, QUEUE, runCron, tenantCall, waitFor, waitForJob } from "../fixtures/jobs-fixtures";
 
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 afterEach(() => vi.restoreAllMocks());
+
+const OWN_MODEL = "sim-private/balanced";
+/** Closes the breaker of OWN_MODEL only (the durable state and this isolate's copy of it). */
+async function closeOwnBreaker(): Promise<void> {
+  const key = "sim-private:balanced";
+  await breakerStub(env, key).reset(key);
+  forgetBreakerView();
+}
 
 describe("jobs API", () => {
   it("queued → running → succeeded: status, attempts, result and cost, with one ledger row", async () => {
@@ -92,13 +98,15 @@ describe("jobs API", () => {
 
 describe("job execution (queue consumer)", () => {
   it("retryable failure: running → queued with a retry delay; retries exhausted → dead and dead-lettered", async () => {
-    const tenant = await createTenant();
-    const message = await insertQueuedJob(tenant.id, "always failing", { hints: { simFault: "500" } });
+    // A chain of one model that no other test uses: this test's failures open only its own breaker.
+    const tenant = await createTenant({ policy: { allowed_models: [OWN_MODEL] } });
+    const message = await insertQueuedJob(tenant.id, "always failing", { hints: { simFault: "500" }, model: OWN_MODEL });
 
     for (const attempt of [1, 2, 3]) {
-      // Each delivery fails on every provider; without a reset the breakers would open and the error
-      // would become no_healthy_provider, which is right but not what this test is about.
-      await admin("/admin/breakers", "DELETE");
+      // Each delivery fails three times; by the second the model's breaker is open and the error would
+      // become no_healthy_provider, which is right but is the breaker's story (timeouts-breakers.test.ts),
+      // not the job's retry schedule. Closing this test's own breaker hides nothing from other tests.
+      await closeOwnBreaker();
       const result = await deliver(QUEUE.interactive, [message], attempt);
       expect(result.retryMessages).toHaveLength(1);
       expect(result.retried.map((r) => r.delaySeconds)).toEqual([2 ** (attempt - 1)]);
@@ -106,7 +114,7 @@ describe("job execution (queue consumer)", () => {
       expect(row).toMatchObject({ status: "queued", attempts: attempt, lease_until: null });
       expect(JSON.parse(row.error_json ?? "{}")).toMatchObject({ code: "upstream_error" });
     }
-    await admin("/admin/breakers", "DELETE");
+    await closeOwnBreaker();
     const last = await deliver(QUEUE.interactive, [message], 4);
     expect(last.explicitAcks).toHaveLength(1);
     expect(last.retryMessages).toHaveLength(0);

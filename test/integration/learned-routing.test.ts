@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MIN_LABELLED } from "../../src/routing/learned-router";
 import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
-import { useFakeEmbedder } from "../fixtures/cache-fake-embedder";
+import { noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
 
 const NO_CACHE = { "x-tollgate-cache": "no-store" };
 const ask = (content: string) => ({ model: "auto", messages: [{ role: "user", content }] });
@@ -29,7 +29,12 @@ async function teach(key: string, prompt: (i: number) => string, tier: string, g
   }
 }
 
-afterEach(() => vi.restoreAllMocks());
+// useFakeEmbedder points env.EMBEDDER_URL at the fake: put it back, so no later test meets an embedder it
+// did not ask for (with its fetch mock gone, every embed would fail).
+afterEach(() => {
+  vi.restoreAllMocks();
+  noEmbedder();
+});
 
 describe("learned routing from feedback", () => {
   it("routes a new prompt by what its labelled neighbours needed, not by complexity alone", async () => {

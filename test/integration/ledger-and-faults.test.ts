@@ -1,16 +1,14 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_CATALOG, findModel, priceUsd } from "../../src/config/model-catalog";
 import { simFaultsEnabled } from "../../src/providers/provider-registry";
 import { parseFaults, pickFault } from "../../src/providers/sim-faults";
 import { admin, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
 import { openaiClient } from "../fixtures/sdk-clients";
 
-type Row = { cost_usd: number; prompt_tokens: number; completion_tokens: number; status: number; error_code: string | null; provider: string; attempts: number; tenant_id: string };
+afterEach(() => vi.restoreAllMocks());
 
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
+type Row = { cost_usd: number; prompt_tokens: number; completion_tokens: number; status: number; error_code: string | null; provider: string; attempts: number; tenant_id: string };
 
 describe("ledger", () => {
   it("records a request in D1 with cost = catalog price × actual usage", async () => {
@@ -75,28 +73,57 @@ describe("sim provider faults", () => {
   });
 
   it("429 with Retry-After is retried on the same provider", async () => {
-    const tenant = await createTenant();
-    const res = await chat(tenant.key, hello(), { "x-tollgate-sim-fault": "429@0.5;retry_after=0;provider=sim-a" });
-    expect(res.status).toBe(200);
+    // A provider behind mocked HTTP that refuses once with 429, then answers: the retry must go back to
+    // the same host, and the ledger must show both attempts on that provider (a fallback to sim-b would
+    // also answer 200, so the status alone proves nothing).
+    const hosts: string[] = [];
+    const realFetch = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      if (!request.url.startsWith("https://upstream.test/")) return realFetch(input, init);
+      hosts.push(new URL(request.url).host);
+      if (hosts.length === 1) return new Response("slow down", { status: 429, headers: { "retry-after": "0" } });
+      return Response.json({ id: "up", choices: [{ index: 0, message: { role: "assistant", content: "hello after a retry" }, finish_reason: "stop" }], usage: { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 } });
+    });
+    const mutable = env as { OPENAI_API_KEY: string; OPENAI_BASE_URL: string };
+    Object.assign(mutable, { OPENAI_API_KEY: "sk-test", OPENAI_BASE_URL: "https://upstream.test/v1" });
+    try {
+      const tenant = await createTenant();
+      const res = await chat(tenant.key, hello("retry me", "openai/gpt-4o-mini"), { "x-tollgate-cache": "no-store" });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-tollgate-provider")).toBe("openai");
+      expect(hosts).toEqual(["upstream.test", "upstream.test"]);
+      const row = await ledgerRow<Row & { detail_json: string }>(res.headers.get("x-request-id") ?? "");
+      const attempts = (JSON.parse(row.detail_json) as { attempts: { provider: string; ok: boolean; status?: number }[] }).attempts;
+      expect(attempts.map((a) => [a.provider, a.ok, a.status ?? null])).toEqual([["openai", false, 429], ["openai", true, null]]);
+      expect(row).toMatchObject({ provider: "openai", attempts: 2, status: 200 });
+    } finally {
+      Object.assign(mutable, { OPENAI_API_KEY: "", OPENAI_BASE_URL: "" });
+    }
   });
 
+  // The tests below fail providers, and breakers are shared by every test in this file: each runs on a
+  // tier of its own (500 on sim-a: fast; 500 everywhere: balanced; malformed: powerful; deadline:
+  // sim-private/fast alone), so no test meets a breaker another one opened, in any order.
   it("every provider failing gives a 502 upstream_error in the OpenAI shape", async () => {
     const tenant = await createTenant();
-    const res = await chat(tenant.key, hello(), { "x-tollgate-sim-fault": "500" });
+    const res = await chat(tenant.key, hello("Say hello", "sim/balanced"), { "x-tollgate-sim-fault": "500" });
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ error: { code: "upstream_error", type: "api_error", param: null } });
   });
 
   it("a malformed body falls back like any other provider failure", async () => {
     const tenant = await createTenant();
-    const res = await chat(tenant.key, hello(), { "x-tollgate-sim-fault": "malformed;provider=sim-a" });
+    const res = await chat(tenant.key, hello("Say hello", "sim/powerful"), { "x-tollgate-sim-fault": "malformed;provider=sim-a" });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-tollgate-provider")).toBe("sim-b");
   });
 
   it("a hung upstream ends at the deadline with 504", async () => {
-    const tenant = await createTenant();
-    const res = await chat(tenant.key, hello(), { "x-tollgate-sim-fault": "timeout", "x-tollgate-deadline-ms": "300" });
+    // A model of its own: until the fix that keeps a client's own deadline out of the breakers lands
+    // (the lead's branch), this request's abandoned attempts would count against whatever it calls.
+    const tenant = await createTenant({ policy: { allowed_models: ["sim-private/fast"] } });
+    const res = await chat(tenant.key, hello("Say hello", "sim-private/fast"), { "x-tollgate-sim-fault": "timeout", "x-tollgate-deadline-ms": "300" });
     expect(res.status).toBe(504);
     expect(await res.json()).toMatchObject({ error: { code: "deadline_exceeded" } });
   });

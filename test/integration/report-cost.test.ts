@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freezeClockAtNoon, thawClock } from "../fixtures/frozen-clock";
 import { insertLedgerEvents } from "../../src/ledger/ledger-store";
 import type { CostReport, CostRow } from "../../src/reports/cost-report";
 import { DAY_MS, dayKey, startOfDay } from "../../src/reports/report-range";
@@ -27,10 +28,14 @@ function expectMatches(rows: CostRow[], expected: Map<string, Expected>, group: 
   for (const row of rows) expect(pick(row), `${group}=${row[group]}`).toEqual(expected.get(String(row[group])));
 }
 
+// One frozen "now" for the seed, the expectations and the gateway's reports (see frozen-clock.ts).
 beforeAll(async () => {
+  freezeClockAtNoon();
   const stamp = Date.now().toString(36);
   seeded = await seedReportLedger({ seed: 7, tenants: [`rc-a-${stamp}`, `rc-b-${stamp}`], days: DAYS, perDay: 12, tasks: ["summarize", "classify", "extract"] });
 });
+
+afterAll(() => thawClock());
 
 describe("GET /admin/reports/cost", () => {
   const from = () => dayKey(startOfDay(Date.now()) - (DAYS - 1) * DAY_MS);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freezeClockAtNoon, thawClock } from "../fixtures/frozen-clock";
 import { findModel, priceUsd } from "../../src/config/model-catalog";
 import { insertLedgerEvents } from "../../src/ledger/ledger-store";
 import { emptyLedgerEvent } from "../../src/ledger/ledger-event";
@@ -16,10 +17,14 @@ const TASKS = ["triage", "draft", "review"];
 let seeded: SeededLedger;
 let tenant: string;
 
+// One frozen "now" for the seed, the expectations and the gateway's reports (see frozen-clock.ts).
 beforeAll(async () => {
+  freezeClockAtNoon();
   tenant = `rp-${Date.now().toString(36)}`;
   seeded = await seedReportLedger({ seed: 11, tenants: [tenant], days: 9, perDay: 25, tasks: TASKS });
 });
+
+afterAll(() => thawClock());
 
 describe("GET /admin/reports/profiles", () => {
   it("gives per-task p50/p95 matching a reference computation, tier mix, hit rate and cost per request", async () => {

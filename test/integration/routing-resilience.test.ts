@@ -1,10 +1,6 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { admin, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
 import { openaiClient } from "../fixtures/sdk-clients";
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("sensitive data", () => {
   it("routes x-tollgate-data: sensitive only to private models, even when they fail", async () => {

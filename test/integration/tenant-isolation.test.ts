@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { chat, createTenant, hello, ledgerRow, type TestTenant } from "../fixtures/gateway";
 import { noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
-import { deliver, getJobView, insertQueuedJob, postJob, QUEUE, tenantCall } from "../fixtures/jobs-fixtures";
+import { deliver, getJobView, insertQueuedJob, postJob, QUEUE, tenantCall, waitFor } from "../fixtures/jobs-fixtures";
 
 /**
  * Tenant isolation, one resource type at a time. Tenant A creates something; tenant B, with its own
@@ -99,12 +99,21 @@ describe("tenant isolation", () => {
     expect(first.headers.get("x-tollgate-cache")).toBe("miss");
     await ledgerRow(first.headers.get("x-request-id") ?? "");
     expect((await chat(a.key, question)).headers.get("x-tollgate-cache")).toBe("exact");
+    // A's entry lives under A's prefix (it has landed: A just hit it); nothing was written under B's for A.
+    const aKeys = (await env.CACHE_KV.list({ prefix: `xc:${a.id}:` })).keys.map((k) => k.name);
+    expect(aKeys.length).toBeGreaterThan(0);
+    expect((await env.CACHE_KV.list({ prefix: `xc:${b.id}:` })).keys).toEqual([]);
     const other = await chat(b.key, question);
     expect(other.headers.get("x-tollgate-cache")).toBe("miss");
     expect(Number(other.headers.get("x-tollgate-saved-usd"))).toBe(0);
-    // A's entry lives under A's prefix; nothing was written under B's for A.
-    const keys = await env.CACHE_KV.list({ prefix: `xc:${a.id}:` });
-    expect(keys.keys.length).toBeGreaterThan(0);
+    // B's miss stores B's own entry, under B's prefix and a key of its own, not A's.
+    const bKeys = await waitFor(async () => {
+      const names = (await env.CACHE_KV.list({ prefix: `xc:${b.id}:` })).keys.map((k) => k.name);
+      return names.length ? names : null;
+    }, "B's own cache entry", 10_000);
+    expect(bKeys).toHaveLength(1);
+    const suffix = (name: string) => name.split(":").slice(2).join(":");
+    expect(aKeys.map(suffix)).not.toContain(suffix(bKeys[0] ?? ""));
   });
 
   it("semantic cache: B's paraphrase of A's question is a miss", async () => {

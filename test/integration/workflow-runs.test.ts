@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { admin, createTenant } from "../fixtures/gateway";
 import { deliver, ledgerRowsFor, QUEUE, runCron, tenantCall, waitFor } from "../fixtures/jobs-fixtures";
 
@@ -37,10 +37,6 @@ const BRIEF = {
     { name: "brief", prompt: "Write a brief. FACTS: {{steps.facts.output}} ANGLES: {{steps.angles.output}}", tier: "balanced", depends_on: ["facts", "angles"], cacheable: false },
   ],
 };
-
-beforeEach(async () => {
-  await admin("/admin/breakers", "DELETE");
-});
 
 describe("workflows", () => {
   it("runs a three-step workflow with one parallel pair through the normal pipeline", async () => {
@@ -119,12 +115,37 @@ describe("workflows", () => {
     expect(step(run, "brief")).toMatchObject({ status: "cancelled", note: expect.stringMatching(/run ended/) });
   });
 
-  it("the cron sweep times out a run whose steps never ran, and retries a step whose consumer died", async () => {
+  it("the cron sweep times out a run whose steps never ran", async () => {
     const tenant = await createTenant();
     await define(tenant.key, "brief", BRIEF);
-    const stuckRun = await startRun(tenant.key, "brief", { input: { topic: "canals" } });
-    await waitForRun(tenant.key, stuckRun);
-    // Simulate a consumer that died mid-step on a fresh run: the step is running with an expired lease.
+    // The fault: the standard lane loses every message (sendBatch succeeds, nothing is delivered), so the
+    // run's first steps stay queued and no consumer ever sees them.
+    const lost = vi.spyOn(env.JOBS_STANDARD, "sendBatch").mockResolvedValue({ metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } });
+    let runId: string;
+    try {
+      runId = await startRun(tenant.key, "brief", { input: { topic: "canals" } });
+      expect(lost).toHaveBeenCalled();
+    } finally {
+      lost.mockRestore();
+    }
+    const stuck = await getRun(tenant.key, runId);
+    expect(stuck.status).toBe("running");
+    expect(stuck.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([["facts", "queued", 0], ["angles", "queued", 0], ["brief", "pending", 0]]);
+
+    // Before the deadline the sweep leaves it alone; past it (BRIEF.deadline_s), it ends the run.
+    await runCron(new Date(Date.now() + (BRIEF.deadline_s - 10) * 1000));
+    expect((await getRun(tenant.key, runId)).status).toBe("running");
+    await runCron(new Date(Date.now() + (BRIEF.deadline_s + 10) * 1000));
+    const ended = await getRun(tenant.key, runId);
+    expect(ended).toMatchObject({ status: "timed_out", cost_usd: 0, error: { code: "deadline_exceeded" } });
+    expect(ended.steps.every((s) => s.attempts === 0 && s.started_at === null && s.status !== "succeeded")).toBe(true);
+    expect(await ledgerRowsFor(`${runId}/facts`)).toEqual([]);
+  });
+
+  it("the cron sweep retries a step whose consumer died", async () => {
+    const tenant = await createTenant();
+    await define(tenant.key, "brief", BRIEF);
+    // Simulate a consumer that died mid-step on a finished run: the step is running with an expired lease.
     const runId = await startRun(tenant.key, "brief", { input: { topic: "locks" } });
     await waitForRun(tenant.key, runId);
     await env.DB.batch([
@@ -137,12 +158,6 @@ describe("workflows", () => {
       return run.status === "succeeded" && step(run, "brief").attempts === 2 ? run : null;
     }, "the stuck step to be retried");
     expect(step(recovered, "brief").output).toContain("Write a brief");
-
-    const late = await startRun(tenant.key, "brief", { input: { topic: "weirs" } });
-    await waitForRun(tenant.key, late);
-    await env.DB.prepare("UPDATE workflow_runs SET status = 'running', deadline_at = ? WHERE id = ?").bind(Date.now() - 1, late).run();
-    await runCron(new Date());
-    expect((await getRun(tenant.key, late)).status).toBe("timed_out");
   });
 
   it("redelivered step messages run nothing twice", async () => {

@@ -112,9 +112,10 @@ describe("nearMissReason: paraphrases pass", () => {
 });
 
 describe("nearMissReason: cost", () => {
-  // The budget is 0.1 ms per pair (bench/eval-semantic.mjs measures ~20 us of CPU). The bounds
-  // here are loose on purpose: they catch a quadratic or backtracking regression, not noise
-  // on a shared machine.
+  // The design budget is 0.1 ms per pair, and bench/eval-semantic.mjs measures ~20 us of CPU. The
+  // bound asserted here is 0.5 ms per pair (5x the budget, 25x the measurement) and 50 ms for the long
+  // input: loose on purpose (since 34c01b2), to catch a quadratic or backtracking regression, not noise
+  // on a shared machine. It does not prove the 0.1 ms budget; the benchmark reports that figure.
   it("checks a typical pair cheaply once warm", () => {
     const a = "What are the safety precautions on handling shotguns proposed by the NRA in Washington?";
     const b = "What are the safety precautions on handling shotguns proposed by the NRA in Kansas?";
