@@ -96,7 +96,9 @@ function leaseAdmission(input: AdmitRequestInput, lease: LocalLease, ticket: Lea
 async function objectAdmission(input: AdmitRequestInput, key: string): Promise<Admission> {
   const { env, estimate, degradedEstimate } = input;
   const leaseId = `lease_${ulid()}`;
+  const askLease = isolateLeases.wantsLease(key);
   let result: AdmitResult;
+  let lease: LocalLease | undefined;
   try {
     result = await isolateLeases.asked(
       key,
@@ -109,7 +111,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
           degradedEstimateUsd: degradedEstimate.usd,
           estimateTokens: estimate.promptTokens + estimate.outputTokens,
           holdMs: input.holdMs,
-          lease: { leaseId, ttlMs: LEASE_TTL_MS },
+          ...(askLease ? { lease: { leaseId, ttlMs: LEASE_TTL_MS } } : {}),
         }),
       ),
     );
@@ -128,7 +130,8 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
         await Promise.allSettled(events.map((event) => recordLedgerEvent(env, event)));
       },
     };
-    isolateLeases.install(key, new LocalLease(result.lease, io));
+    lease = new LocalLease(result.lease, io);
+    isolateLeases.install(key, lease);
   }
   if (result.decision === "deny") throw refusal(result);
   const degraded = result.decision !== "allow";
@@ -157,7 +160,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
         console.error(JSON.stringify({ level: "error", msg: "budget settle failed; the alarm will release the reservation", tenant: input.tenantId, error: String(error) }));
         // A ledger row that rode along must take another way: the caller records it itself.
         if (event) throw error;
-      }),
+      }).then(() => lease?.watchIdle()),
   };
   return admission;
 }

@@ -7,6 +7,8 @@ export const LEASE_TTL_MS = 10_000;
 const REPORT_DELAY_MS = 250;
 const REPORT_BATCH = 64;
 const USD_EPSILON = 1e-12;
+/** Two object admissions this close together for one tenant, task and key make the second ask for a lease. */
+const TRAFFIC_WINDOW_MS = 2_000;
 /** How long a request waits for another's lease answer before asking the object itself. */
 const ASK_WAIT_MS = 1_000;
 
@@ -108,7 +110,15 @@ export class LocalLease {
     return ticket;
   }
 
-/** A newer lease took over: this one closes once its requests have settled. */
+  /**
+   * Called by the request that obtained the lease once it has settled itself: a lease nobody used
+   * would otherwise hold its slice until it expires. Runs in that request's context.
+   */
+  watchIdle(): Promise<void> {
+    return this.reporting ?? this.startReport();
+  }
+
+  /** A newer lease took over: this one closes once its requests have settled. */
   retire(): void {
     this.retired = true;
   }
@@ -197,6 +207,19 @@ export class LeaseBook {
   private readonly leases = new Map<string, LocalLease>();
   private readonly asking = new Map<string, Promise<unknown>>();
 
+  private readonly lastAsked = new Map<string, number>();
+
+  /**
+   * A lease pays only for traffic: the first request in a while goes to the object alone, the next
+   * one soon after asks for a lease as well.
+   */
+  wantsLease(key: string, now = Date.now()): boolean {
+    const last = this.lastAsked.get(key);
+    this.lastAsked.set(key, now);
+    if (this.lastAsked.size > 10_000) this.lastAsked.clear();
+    return last !== undefined && now - last < TRAFFIC_WINDOW_MS;
+  }
+
   static key(tenantId: string, task: string, keyId: string): string {
     return `${tenantId}|${task}|${keyId}`;
   }
@@ -242,6 +265,7 @@ export class LeaseBook {
   clear(): void {
     this.leases.clear();
     this.asking.clear();
+    this.lastAsked.clear();
   }
 }
 

@@ -166,19 +166,10 @@ describe("fault matrix: the budget object reset mid-flight", () => {
     await resetWhileHeld();
   });
 
-  // KNOWN BUG (reported with this suite): settle reuses the stub admission got, which is dead once the
-  // object has been reset, so both settles fail ("the alarm will release the reservation"), and the
-  // alarm releases the holds without charging: the ledger bills the tenant, the budget never counts it.
-  // This test flips red when settle is fixed; then turn `it.fails` into `it`.
-  it.fails("reset while requests are in flight: spend equals the ledger (settled after the reset)", async () => {
-    let outcome: { cost: number; spent: number };
-    try {
-      outcome = await resetWhileHeld();
-    } catch {
-      // The scenario itself broke (the test above says how): returning makes this expected failure go
-      // red, so it can only stay green by failing on the one assertion below.
-      return;
-    }
+  // Settle makes a fresh stub on each try (a stub that saw the reset stays broken), so the held
+  // requests' cost reaches the budget after the reset.
+  it("reset while requests are in flight: spend equals the ledger (settled after the reset)", async () => {
+    const outcome = await resetWhileHeld();
     expect(outcome.spent).toBeCloseTo(outcome.cost, 10);
   });
 });
