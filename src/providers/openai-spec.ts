@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ChatChunk, ChatCompletion, ProviderSpec } from "./provider-types";
+import { isToolError, withoutErrorFlag } from "./tool-error";
 
 const UsageSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
@@ -63,6 +64,7 @@ export const openaiSpec: ProviderSpec = {
   headers: (apiKey) => ({ "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) }),
   toChatBody: (req, upstreamModel, stream) => ({
     ...req,
+    ...(req.messages.some(isToolError) ? { messages: req.messages.map(withoutErrorFlag) } : {}),
     model: upstreamModel,
     stream,
     // Usage on the last chunk is what makes streamed calls billable exactly.
