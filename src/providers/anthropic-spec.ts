@@ -110,7 +110,8 @@ function chunk(ids: ResponseIds, delta: ChatChunk["choices"][number]["delta"], f
 
 export const anthropicSpec: ProviderSpec = {
   kind: "anthropic",
-  chatUrl: (baseUrl) => `${baseUrl.replace(/\/+$/, "")}/v1/messages`,
+  // ANTHROPIC_BASE_URL with or without its /v1 (the SDKs take it without, many docs show it with).
+  chatUrl: (baseUrl) => `${baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/messages`,
   headers: (apiKey) => ({ "content-type": "application/json", "x-api-key": apiKey, "anthropic-version": "2023-06-01" }),
   toChatBody(req, upstreamModel, stream) {
     const system = req.messages
