@@ -24,6 +24,8 @@ import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
 import { modelsRoutes } from "./routes/models";
+import { openaiBatchRoutes } from "./routes/openai-batches";
+import { openaiFileRoutes } from "./routes/openai-files";
 import { responsesRoutes } from "./routes/responses";
 import { tenantUsageRoutes } from "./routes/tenant-usage";
 import { workflowRoutes } from "./routes/workflows";
@@ -96,6 +98,9 @@ export function buildApp() {
   app.route("/v1", tenantUsageRoutes);
   app.route("/v1", feedbackRoutes);
   app.route("/v1", jobRoutes);
+  // OpenAI's file-based batches first: requests about an inline-form batch fall through to batchRoutes.
+  app.route("/v1", openaiFileRoutes);
+  app.route("/v1", openaiBatchRoutes);
   app.route("/v1", batchRoutes);
   app.route("/v1", workflowRoutes);
 
