@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
-import { ResponseItemList, ResponseObject, ResponseStreamEvent } from "../fixtures/openai-spec-schemas";
+import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { ErrorResponse, ResponseItemList, ResponseObject, ResponseStreamEvent } from "../fixtures/openai-spec-schemas";
 import { openaiClient } from "../fixtures/sdk-clients";
 
 function expectSpec(schema: z.ZodType, body: unknown): void {
@@ -46,8 +46,29 @@ describe("the Responses API through the openai SDK", () => {
     expect(body.choices[0]?.message.content).toBe(first.output_text);
     // And the other way round: a chat answer serves a later Responses request.
     await chat(key, { model: "sim/balanced", messages: [{ role: "user", content: "Define a budget" }] });
-    const { response: third } = await client.responses.create({ model: "sim/balanced", input: [{ role: "user", content: [{ type: "input_text", text: "Define a budget" }] }] }).withResponse();
+    const { data: cachedBody, response: third } = await client.responses.create({ model: "sim/balanced", input: [{ role: "user", content: [{ type: "input_text", text: "Define a budget" }] }] }).withResponse();
     expect(third.headers.get("x-tollgate-cache")).toBe("exact");
+    expectSpec(ResponseObject, cachedBody);
+    // A cached answer streams as the same event sequence.
+    const stream = client.responses.stream({ model: "sim/balanced", input: "Define a budget" });
+    for await (const event of stream) expectSpec(ResponseStreamEvent, event);
+    expect((await stream.finalResponse()).output_text).toBe(cachedBody.output_text);
+  });
+
+  it("budgets hold: past the hard stop a new question is refused with 402, a cached one is served at $0", async () => {
+    const tenant = await createTenant();
+    await chat(tenant.key, { model: "sim/fast", messages: [{ role: "user", content: "Asked before the stop" }] });
+    expect((await admin(`/admin/tenants/${tenant.id}/budgets`, "PUT", [{ scope: "tenant", period: "day", limit_usd: 0.0000001 }])).status).toBe(200);
+    const headers = { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" };
+    const refused = await call("/v1/responses", { method: "POST", headers, body: JSON.stringify({ model: "sim/fast", input: "A brand new question" }) });
+    expect(refused.status).toBe(402);
+    const refusal = await refused.json<{ error: { code: string } }>();
+    expectSpec(ErrorResponse, refusal);
+    expect(refusal.error.code).toBe("budget_exceeded");
+    const { data, response } = await openaiClient(tenant.key).responses.create({ model: "sim/fast", input: "Asked before the stop" }).withResponse();
+    expect(response.headers.get("x-tollgate-cache")).toBe("exact");
+    expect(Number(response.headers.get("x-tollgate-cost-usd"))).toBe(0);
+    expect(data.output_text).toContain("Asked before the stop");
   });
 
   it("responses.stream emits the Responses event sequence, each event in the spec's shape", async () => {
