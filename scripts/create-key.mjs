@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 const { values, positionals } = parseArgs({ options: { port: { type: "string" } }, allowPositionals: true });
 const urlFile = path.resolve(import.meta.dirname, "..", ".wrangler", "tollgate-url");
 const base =
-  process.env.TOLLGATE_URL ??
+  process.env.TOLLGATE_URL ||
   (values.port ? `http://127.0.0.1:${values.port}` : existsSync(urlFile) ? readFileSync(urlFile, "utf8").trim() : "http://127.0.0.1:8787");
 const token = process.env.ADMIN_TOKEN ?? "dev-admin-token";
 const name = positionals[0] ?? "local-dev";

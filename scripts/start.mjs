@@ -15,7 +15,7 @@ const bin = (name) => path.join(root, "node_modules", ".bin", name);
 const args = process.argv.slice(2);
 const argValue = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const port = Number(argValue("--port") ?? 8787);
-const embedPort = Number(process.env.EMBED_PORT ?? port + 1);
+const embedPort = Number(process.env.EMBED_PORT || port + 1);
 const host = argValue("--ip") ?? "127.0.0.1";
 
 if (!existsSync(path.join(root, ".dev.vars"))) {
