@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { call, createTenant } from "../fixtures/gateway";
-import { waitFor } from "../fixtures/jobs-fixtures";
+import { runCron, waitFor } from "../fixtures/jobs-fixtures";
 import { CreateChatCompletionResponse, ResponseObject } from "../fixtures/openai-spec-schemas";
 import { openaiClient } from "../fixtures/sdk-clients";
 
@@ -80,6 +80,24 @@ describe("OpenAI Files and Batch API through the openai SDK", () => {
     const response = ResponseObject.parse(line?.response?.body);
     expect(response.instructions).toBe("Be brief.");
     expect(JSON.stringify(response.output)).toContain("Responses in a batch");
+  });
+
+  it("a deferred batch waits for the off-peak window; the cron inside it releases the batch to completion", async () => {
+    const { key } = await tenantOutsideWindow();
+    const client = openaiClient(key);
+    const file = await client.files.create({ file: jsonl([chatLine(7)]), purpose: "batch" });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    expect((batch as unknown as { tollgate: { status: string } }).tollgate.status).toBe("deferred");
+    expect(batch.output_file_id).toBeNull();
+    // The window opens 3 hours from now (tenantOutsideWindow): a cron tick inside it releases the batch.
+    const opens = new Date(Date.now() + 3 * 3600_000);
+    opens.setUTCMinutes(30, 0, 0);
+    await runCron(opens);
+    const done = await finished(client, batch.id);
+    expect(done).toMatchObject({ status: "completed", request_counts: { total: 1, completed: 1, failed: 0 } });
+    expect((done as unknown as { tollgate: { release_reason: string } }).tollgate.release_reason).toBe("off_peak_window");
+    const [line] = (await (await client.files.content(done.output_file_id ?? "")).text()).trim().split("\n").map((l) => OutputLine.parse(JSON.parse(l)));
+    expect(line?.custom_id).toBe("q-7");
   });
 
   it("off-peak deferral holds the batch; cancel lists every line in the error file", async () => {
