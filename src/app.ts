@@ -25,13 +25,16 @@ import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
 import { modelsRoutes } from "./routes/models";
+import { openaiBatchRoutes } from "./routes/openai-batches";
+import { openaiFileRoutes } from "./routes/openai-files";
+import { responsesRoutes } from "./routes/responses";
 import { tenantUsageRoutes } from "./routes/tenant-usage";
 import { workflowRoutes } from "./routes/workflows";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Model calls: each one leaves exactly one ledger row, whatever happens to it. */
-const MODEL_ENDPOINTS = new Set(["/v1/chat/completions", "/v1/messages", "/v1/embeddings"]);
+const MODEL_ENDPOINTS = new Set(["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings"]);
 
 export function renderError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
@@ -86,14 +89,19 @@ export function buildApp() {
   });
   app.use("/v1/chat/completions", idempotency);
   app.use("/v1/messages", idempotency);
+  app.use("/v1/responses", idempotency);
   app.route("/v1", chatRoutes);
   app.route("/v1", messagesRoutes);
+  app.route("/v1", responsesRoutes);
   app.route("/v1", embeddingsRoutes);
   app.route("/v1", modelsRoutes);
   app.route("/v1", memoRoutes);
   app.route("/v1", tenantUsageRoutes);
   app.route("/v1", feedbackRoutes);
   app.route("/v1", jobRoutes);
+  // OpenAI's file-based batches first: requests about an inline-form batch fall through to batchRoutes.
+  app.route("/v1", openaiFileRoutes);
+  app.route("/v1", openaiBatchRoutes);
   app.route("/v1", batchRoutes);
   app.route("/v1", workflowRoutes);
 

@@ -1,3 +1,4 @@
+import { withApiPrefix } from "./api-prefix";
 import { buildApp } from "./app";
 import { routeQueueBatch } from "./queue-router";
 import { runScheduled } from "./scheduled";
@@ -10,7 +11,7 @@ export { TenantBudget } from "../durable-objects/tenant-budget";
 const app = buildApp();
 
 export default {
-  fetch: app.fetch,
+  fetch: (request, env, ctx) => app.fetch(withApiPrefix(request), env, ctx),
   queue: routeQueueBatch,
   scheduled: runScheduled,
 } satisfies ExportedHandler<Env>;

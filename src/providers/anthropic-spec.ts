@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type ChatMessage, type ChatRequest, maxOutputTokens, messageText } from "../validate/chat-request";
 import type { ChatChunk, ChatCompletion, FinishReason, ProviderSpec, ResponseIds } from "./provider-types";
+import { isToolError } from "./tool-error";
 
 // The two vocabularies for why generation stopped; /v1/messages translates with the same tables.
 export const STOP_TO_FINISH: Record<string, FinishReason> = {
@@ -21,7 +22,7 @@ export const FINISH_TO_STOP: Record<FinishReason, string> = {
 type AnthropicBlock =
   | { type: "text"; text: string }
   | { type: "tool_use"; id: string; name: string; input: unknown }
-  | { type: "tool_result"; tool_use_id: string; content: string };
+  | { type: "tool_result"; tool_use_id: string; content: string; is_error?: true };
 
 function parseArguments(raw: string): unknown {
   try {
@@ -43,7 +44,7 @@ function toAnthropicMessages(messages: ChatMessage[]): { role: "user" | "assista
     if (message.role === "system" || message.role === "developer") continue;
     const text = messageText(message);
     if (message.role === "tool") {
-      push("user", [{ type: "tool_result", tool_use_id: message.tool_call_id ?? "", content: text }]);
+      push("user", [{ type: "tool_result", tool_use_id: message.tool_call_id ?? "", content: text, ...(isToolError(message) ? { is_error: true as const } : {}) }]);
     } else if (message.role === "assistant") {
       const blocks: AnthropicBlock[] = text ? [{ type: "text", text }] : [];
       for (const call of message.tool_calls ?? []) {
@@ -109,7 +110,8 @@ function chunk(ids: ResponseIds, delta: ChatChunk["choices"][number]["delta"], f
 
 export const anthropicSpec: ProviderSpec = {
   kind: "anthropic",
-  chatUrl: (baseUrl) => `${baseUrl.replace(/\/+$/, "")}/v1/messages`,
+  // ANTHROPIC_BASE_URL with or without its /v1 (the SDKs take it without, many docs show it with).
+  chatUrl: (baseUrl) => `${baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/messages`,
   headers: (apiKey) => ({ "content-type": "application/json", "x-api-key": apiKey, "anthropic-version": "2023-06-01" }),
   toChatBody(req, upstreamModel, stream) {
     const system = req.messages

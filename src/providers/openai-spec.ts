@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ChatChunk, ChatCompletion, ProviderSpec } from "./provider-types";
+import { isToolError, withoutErrorFlag } from "./tool-error";
 
 const UsageSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
@@ -56,13 +57,20 @@ const ChunkSchema = z.object({
   usage: UsageSchema.nullable().optional(),
 });
 
+/** OPENAI_BASE_URL may be given with or without its /v1: a bare origin means the standard /v1 API. */
+export function openaiApiBase(baseUrl: string): string {
+  const trimmed = baseUrl.replace(/\/+$/, "");
+  return URL.canParse(trimmed) && new URL(trimmed).pathname.replace(/\/+$/, "") === "" ? `${trimmed}/v1` : trimmed;
+}
+
 /** Any OpenAI-compatible server: OpenAI, Groq, Together, vLLM, Ollama, and Tollgate's own sim. */
 export const openaiSpec: ProviderSpec = {
   kind: "openai",
-  chatUrl: (baseUrl) => `${baseUrl.replace(/\/+$/, "")}/chat/completions`,
+  chatUrl: (baseUrl) => `${openaiApiBase(baseUrl)}/chat/completions`,
   headers: (apiKey) => ({ "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) }),
   toChatBody: (req, upstreamModel, stream) => ({
     ...req,
+    ...(req.messages.some(isToolError) ? { messages: req.messages.map(withoutErrorFlag) } : {}),
     model: upstreamModel,
     stream,
     // Usage on the last chunk is what makes streamed calls billable exactly.
@@ -117,7 +125,7 @@ export const openaiSpec: ProviderSpec = {
     };
   },
   embeddings: {
-    url: (baseUrl) => `${baseUrl.replace(/\/+$/, "")}/embeddings`,
+    url: (baseUrl) => `${openaiApiBase(baseUrl)}/embeddings`,
     toBody: (input, upstreamModel) => ({ model: upstreamModel, input }),
     fromBody(body) {
       const parsed = z

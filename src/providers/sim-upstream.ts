@@ -80,7 +80,8 @@ export function simFetch(options: SimOptions): typeof fetch {
     const promptTokens = countPromptTokens(req);
     const completionTokens = countText(content ?? answer.toolCall?.arguments ?? "");
     const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-    const toolCalls = answer.toolCall ? [{ id: `call_${completionTokens}_${promptTokens}`, type: "function" as const, function: answer.toolCall }] : undefined;
+    // A tool-call id names one call: clients match results to calls by it across a whole conversation.
+    const toolCalls = answer.toolCall ? [{ id: `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`, type: "function" as const, function: answer.toolCall }] : undefined;
     const logprob = simLogprob(tier, req);
 
     await sleep(TTFT_MS[tier] * scale, signal);

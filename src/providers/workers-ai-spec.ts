@@ -2,6 +2,7 @@ import { z } from "zod";
 import { countText } from "../tokens/count-tokens";
 import { maxOutputTokens, messageText } from "../validate/chat-request";
 import type { ChatChunk, ProviderSpec } from "./provider-types";
+import { withoutErrorFlag } from "./tool-error";
 
 const ResultSchema = z.object({
   response: z.string().nullable().optional(),
@@ -34,7 +35,7 @@ export const workersAiSpec: ProviderSpec = {
   chatUrl: (_baseUrl, upstreamModel) => `https://workers-ai.binding/${encodeURIComponent(upstreamModel)}`,
   headers: () => ({ "content-type": "application/json" }),
   toChatBody: (req, _model, stream) => ({
-    messages: req.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m) })),
+    messages: req.messages.map(withoutErrorFlag).map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m) })),
     max_tokens: maxOutputTokens(req) ?? 1024,
     ...(req.temperature != null ? { temperature: req.temperature } : {}),
     ...(req.top_p != null ? { top_p: req.top_p } : {}),

@@ -9,7 +9,7 @@ import { TenantLimitsSchema, TenantPolicySchema } from "../config/tenant-policy"
 import { GatewayError } from "../errors";
 import { assertCallbackUrl } from "../delivery/callback-url-guard";
 import type { AppEnv } from "../hono-env";
-import { parseJsonBody } from "../validate/parse-json-body";
+import { parseJsonBody, validate } from "../validate/parse-json-body";
 
 const CreateTenantSchema = z
   .object({
@@ -54,7 +54,31 @@ async function changed(env: Env, tenantId: string): Promise<void> {
   await pushBudgetConfig(env, tenantId);
 }
 
+const ListQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), after: z.string().max(64).optional() });
+
+type KeyRow = { id: string; prefix: string; created_at: number; revoked_at: number | null };
+const keyRows = (db: D1Database, tenantId: string) =>
+  db.prepare("SELECT id, key_prefix AS prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id").bind(tenantId).all<KeyRow>();
+
 export const adminTenantRoutes = new Hono<AppEnv>()
+  .get("/tenants", async (c) => {
+    // Ids are ULIDs, so ordering by id is creation order and `after` is a stable cursor.
+    const query = validate(ListQuerySchema, c.req.query());
+    const { results } = await c.env.DB.prepare(
+      `SELECT t.id, t.name, t.created_at, (SELECT COUNT(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS active_keys
+       FROM tenants t WHERE t.id > ? ORDER BY t.id LIMIT ?`,
+    )
+      .bind(query.after ?? "", query.limit + 1)
+      .all<{ id: string; name: string; created_at: number; active_keys: number }>();
+    const data = results.slice(0, query.limit);
+    return c.json({ object: "list", data, has_more: results.length > query.limit, last_id: data.at(-1)?.id ?? null });
+  })
+  .get("/tenants/:id/keys", async (c) => {
+    const tenant = await requireTenant(c.env.DB, c.req.param("id"));
+    // Prefixes only: the plaintext key was shown once, at creation, and only its hash is stored.
+    const { results } = await keyRows(c.env.DB, tenant.id);
+    return c.json({ object: "list", tenant_id: tenant.id, data: results.map((k) => ({ ...k, active: k.revoked_at === null })) });
+  })
   .post("/tenants", async (c) => {
     const body = await parseJsonBody(c, CreateTenantSchema);
     if (body.policy?.alert_webhook) assertCallbackUrl(body.policy.alert_webhook, c.env.ENVIRONMENT, "policy.alert_webhook");

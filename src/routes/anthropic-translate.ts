@@ -40,9 +40,14 @@ export const MessagesRequestSchema = z
       .optional(),
     tool_choice: z.object({ type: z.enum(["auto", "any", "tool", "none"]), name: z.string().max(64).optional() }).loose().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    // Checked by the route, which answers with the error the SDK's thread logic understands.
+    thread: z.unknown().optional(),
   })
   .loose();
 export type MessagesRequest = z.infer<typeof MessagesRequestSchema>;
+
+/** count_tokens takes the same body minus the output budget. */
+export const CountTokensRequestSchema = MessagesRequestSchema.extend({ max_tokens: z.number().int().positive().max(1_000_000).optional() });
 
 const blockText = (blocks: { type: string; text?: unknown }[]): string =>
   blocks.map((b) => (b.type === "text" && typeof b.text === "string" ? b.text : "")).join("");
@@ -58,6 +63,7 @@ export function toChatRequest(body: MessagesRequest): ChatRequest {
     }
     const toolCalls = [];
     let text = "";
+    let toolResults = 0;
     for (const block of message.content) {
       if (block.type === "text" && "text" in block && typeof block.text === "string") text += block.text;
       else if (block.type === "tool_use" && "name" in block && typeof block.name === "string") {
@@ -66,10 +72,15 @@ export function toChatRequest(body: MessagesRequest): ChatRequest {
       } else if (block.type === "tool_result" && "tool_use_id" in block && typeof block.tool_use_id === "string") {
         const content = "content" in block ? block.content : "";
         const resultText = typeof content === "string" ? content : Array.isArray(content) ? blockText(content) : "";
-        messages.push({ role: "tool", tool_call_id: block.tool_use_id, content: resultText });
+        // is_error rides on the tool message; each provider spec renders it in its own vocabulary.
+        const isError = "is_error" in block && block.is_error === true;
+        messages.push({ role: "tool", tool_call_id: block.tool_use_id, content: resultText, ...(isError ? { is_error: true } : {}) });
+        toolResults++;
       }
     }
-    if (text || toolCalls.length || message.role === "user") {
+    // A user turn of only tool_result blocks is the tool messages above and nothing more: an empty user
+    // turn after them reads to the model as a new question, and it calls the tool again.
+    if (text || toolCalls.length || (message.role === "user" && toolResults === 0)) {
       messages.push({ role: message.role, content: text, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) });
     }
   }

@@ -5,11 +5,12 @@ import type { AppEnv } from "../hono-env";
 import { ChatRequestSchema } from "../validate/chat-request";
 import { parseJsonBody } from "../validate/parse-json-body";
 import { serveChat, stage } from "./chat-context";
+import { chunkBody, completionBody } from "./openai-render";
 
 export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c) => {
   const req = await stage(c, "validate", () => parseJsonBody(c, ChatRequestSchema));
   const outcome = await serveChat(c, req);
-  if (outcome.kind === "completion") return c.json(outcome.completion);
+  if (outcome.kind === "completion") return c.json(completionBody(outcome.completion));
 
   const includeUsage = req.stream_options?.include_usage === true;
   return streamSSE(c, async (sse) => {
@@ -19,7 +20,7 @@ export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c)
     try {
       for await (const chunk of chunks) {
         last = chunk;
-        await sse.writeSSE({ data: JSON.stringify(includeUsage ? { ...chunk, usage: null } : chunk) });
+        await sse.writeSSE({ data: JSON.stringify(includeUsage ? { ...chunkBody(chunk), usage: null } : chunkBody(chunk)) });
       }
     } catch (error) {
       // After the first byte there is no falling back: end with an error event the SDKs understand.
