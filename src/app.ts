@@ -23,7 +23,9 @@ import { feedbackRoutes } from "./routes/feedback";
 import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
+import { mcpRoutes } from "./routes/mcp";
 import { modelsRoutes } from "./routes/models";
+import { sessionRoutes } from "./routes/sessions";
 import { tenantUsageRoutes } from "./routes/tenant-usage";
 import { workflowRoutes } from "./routes/workflows";
 
@@ -95,6 +97,8 @@ export function buildApp() {
   app.route("/v1", jobRoutes);
   app.route("/v1", batchRoutes);
   app.route("/v1", workflowRoutes);
+  app.route("/v1", sessionRoutes);
+  app.route("/v1", mcpRoutes);
 
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes);
