@@ -64,7 +64,9 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
   const event = ledger.event;
   Object.assign(event, { tenant_id: tenant.tenantId, key_id: tenant.keyId, task: ctx.task, model: `${server.name}/${params.name}`, provider: "mcp" });
   if (ctx.session) event.session_id = ctx.session.id;
+  let recorded = false;
   const record = (status: number, errorCode: string | null) => {
+    recorded = true;
     Object.assign(event, { status, error_code: errorCode });
     ctx.waitUntil(ledger.flush(env, status).catch(() => undefined));
   };
@@ -96,6 +98,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
   }
   let health: boolean | null = null;
   let ticket: SessionTicket | undefined;
+  let settle: ((status: number, costUsd: number, cache: "exact" | "miss" | "bypass") => Record<string, string>) | undefined;
   try {
     try {
       ticket = await openSessionStep({ env, tenant, hints: { task: ctx.task }, ledger, session: ctx.session, waitUntil: ctx.waitUntil }, {
@@ -107,12 +110,12 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
       record(error.status, error.code);
       throw refusal(ErrorCode.InvalidRequest, error.message, { code: error.code, param: error.param, status: error.status });
     }
-    const finish = (status: number, costUsd: number, cache: "exact" | "miss" | "bypass") => {
+    const finish = (settle = (status: number, costUsd: number, cache: "exact" | "miss" | "bypass"): Record<string, string> => {
       Object.assign(event, { cost_usd: costUsd, cache, latency_ms: ledger.elapsedMs() });
       const remaining = ticket?.settle({ costUsd, tokens: 0, latencyMs: event.latency_ms, status, cache });
       if (remaining) ctx.remaining = formatRemaining(remaining);
       return remaining ? { "tollgate/session_remaining": formatRemaining(remaining) } : {};
-    };
+    });
 
     const cacheKey = readOnly && policy.cache_ttl_s > 0 ? await toolCacheKey(tenant.tenantId, server.name, tool.name, params.arguments, listed.schemaHashes[tool.name] ?? "") : undefined;
     const hit = cacheKey ? await readToolResult(env.CACHE_KV, cacheKey) : null;
@@ -163,6 +166,14 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
     if (refused) throw new McpError(refused.code, refused.message.replace(/^MCP error -?\d+: /, ""), refused.data);
     const message = `Tool "${tool.name}" on MCP server "${server.name}" ${timedOut ? `did not answer within ${policy.timeout_ms} ms` : "failed"} after ${event.attempts} attempt(s)`;
     throw refusal(timedOut ? ErrorCode.RequestTimeout : ErrorCode.InternalError, message, { code: timedOut ? "deadline_exceeded" : "upstream_error", status });
+  } catch (error) {
+    // Anything not yet accounted for (an idempotency conflict, a failed cache read) still leaves its row.
+    if (!recorded) {
+      const status = error instanceof McpError && error.code === ErrorCode.InvalidRequest ? 409 : 500;
+      settle?.(status, 0, "bypass");
+      record(status, error instanceof McpError && typeof error.data === "object" && error.data !== null && "code" in error.data ? String(error.data.code) : "internal_error");
+    }
+    throw error;
   } finally {
     ctx.waitUntil(bulkhead.release(event.request_id, tool.name, health).catch(() => undefined));
   }

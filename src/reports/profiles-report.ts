@@ -21,7 +21,20 @@ export interface TaskProfile {
   escalation_rate: number | null;
   cost_usd: number;
   cost_per_request_usd: number | null;
+  /** Calls through the MCP tool gateway (/v1/mcp/*), and their average per agent session of the task. */
+  tool_calls: number;
+  tool_calls_per_session: number | null;
 }
+
+/** Tool calls per task, and the task's agent sessions (any ledger row that names one). */
+const TOOL_CALLS_SQL = (tenantFilter: string) => `
+  WITH rows AS (
+    -- A tool call is one the gateway let through (served, cached, replayed or failed upstream), not a refusal.
+    SELECT task, session_id, endpoint LIKE '/v1/mcp/%' AND (status < 400 OR attempts > 0) AS tool FROM ledger WHERE ts >= ? AND ts < ?${tenantFilter}
+  )
+  SELECT task, SUM(tool) AS calls, SUM(tool AND session_id IS NOT NULL) AS session_calls,
+         COUNT(DISTINCT session_id) AS sessions
+    FROM rows GROUP BY task`;
 
 /**
  * Nearest-rank percentiles (the value at rank ceil(p·n)), computed in SQLite with window functions so
@@ -66,10 +79,12 @@ export function nearestRank(values: readonly number[], p: number): number | null
 export async function profilesReport(db: D1Database, range: TimeRange, filter: Pick<AggregateFilter, "tenant"> = {}, options: { now?: number } = {}): Promise<TaskProfile[]> {
   const tenantFilter = filter.tenant === undefined ? "" : " AND tenant_id = ?";
   const binds: (number | string)[] = [range.from, range.to, ...(filter.tenant === undefined ? [] : [filter.tenant])];
-  const [percentiles, mix] = await Promise.all([
+  const [percentiles, mix, toolRows] = await Promise.all([
     db.prepare(PERCENTILE_SQL(tenantFilter)).bind(...binds).all<PercentileRow>(),
     aggregateLedger(db, range, ["task", "tier"], filter, options),
+    db.prepare(TOOL_CALLS_SQL(tenantFilter)).bind(...binds).all<{ task: string; calls: number; session_calls: number; sessions: number }>(),
   ]);
+  const tools = new Map(toolRows.results.map((row) => [row.task, row]));
   const byTask = new Map<string, { totals: Totals; tiers: Map<string, number> }>();
   for (const group of mix.groups) {
     const entry = byTask.get(group.key.task) ?? { totals: emptyTotals(), tiers: new Map<string, number>() };
@@ -93,6 +108,8 @@ export async function profilesReport(db: D1Database, range: TimeRange, filter: P
       escalation_rate: totals.requests ? totals.escalations / totals.requests : null,
       cost_usd: roundUsd(totals.cost_usd),
       cost_per_request_usd: totals.requests ? roundUsd(totals.cost_usd / totals.requests) : null,
+      tool_calls: tools.get(task)?.calls ?? 0,
+      tool_calls_per_session: tools.get(task)?.sessions ? (tools.get(task)?.session_calls ?? 0) / (tools.get(task)?.sessions ?? 1) : null,
     };
   });
   return profiles.sort((a, b) => b.cost_usd - a.cost_usd || a.task.localeCompare(b.task));

@@ -59,4 +59,6 @@ export const mcpRoutes = new Hono<AppEnv>()
     if (!(await deleteServer(c.env, c.var.tenant.tenantId, parseServerName(c.req.param("name"))))) throw GatewayError.notFound("MCP server");
     return c.body(null, 204);
   })
-  .all("/mcp/:name", serveMcp);
+  .post("/mcp/:name", serveMcp)
+  // Stateless: no server-initiated stream to open (GET) and no MCP session to end (DELETE).
+  .on(["GET", "DELETE"], "/mcp/:name", (c) => c.json({ jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: POST only (stateless)" }, id: null }, 405, { allow: "POST" }));
