@@ -18,7 +18,8 @@ const ADMIN_TOKEN = "mcp-test-admin";
 const HANG_LIMIT = 2;
 
 /** What the upstream saw: calls per tool, and the most `hang` calls it ever held at once. */
-const seen = { lookup: 0, secret_admin: 0, echo: 0, write_note: 0, hang: 0, hangInFlight: 0, hangMaxInFlight: 0 };
+const seen = { lookup: 0, secret_admin: 0, echo: 0, write_note: 0, hang: 0, hangInFlight: 0, hangMaxInFlight: 0, flaky_read: 0, slow_write: 0, dead: 0 };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hanging = new Set();
 const releaseHangs = () => {
   for (const release of hanging) release();
@@ -49,6 +50,21 @@ function upstreamServer() {
     await new Promise((resolve) => hanging.add(resolve));
     seen.hangInFlight--;
     return { content: [{ type: "text", text: "released" }] };
+  });
+  // Slow only on its first call: a timeout the gateway may retry, because the tool says it only reads.
+  server.registerTool("flaky_read", { description: "Slow once", inputSchema: {}, annotations: { readOnlyHint: true } }, async () => {
+    if (++seen.flaky_read === 1) await sleep(3_000);
+    return { content: [{ type: "text", text: `answered on call ${seen.flaky_read}` }] };
+  });
+  server.registerTool("slow_write", { description: "Slow, and not safe to repeat", inputSchema: {} }, async () => {
+    seen.slow_write++;
+    await sleep(3_000);
+    return { content: [{ type: "text", text: "written" }] };
+  });
+  server.registerTool("dead", { description: "Never answers in time", inputSchema: {}, annotations: { readOnlyHint: true } }, async () => {
+    seen.dead++;
+    await sleep(3_000);
+    return { content: [{ type: "text", text: "too late" }] };
   });
   return server;
 }
@@ -116,8 +132,14 @@ describe("MCP tool gateway through npm start", () => {
       body: {
         url: `http://127.0.0.1:${upstream.address().port}/mcp`,
         headers: { "x-upstream-token": "s3cret" },
-        allowed_tools: ["lookup", "echo", "write_note", "hang"],
-        tools: { hang: { max_concurrency: HANG_LIMIT, timeout_ms: 20_000 }, lookup: { cache_ttl_s: 300, cost_usd: 0.002 } },
+        allowed_tools: ["lookup", "echo", "write_note", "hang", "flaky_read", "slow_write", "dead"],
+        tools: {
+          hang: { max_concurrency: HANG_LIMIT, timeout_ms: 20_000 },
+          lookup: { cache_ttl_s: 300, cost_usd: 0.002 },
+          flaky_read: { timeout_ms: 500, retries: 2, cache_ttl_s: 0 },
+          slow_write: { timeout_ms: 500, retries: 2 },
+          dead: { timeout_ms: 300, retries: 0, cache_ttl_s: 0 },
+        },
       },
     });
     assert.equal(registered.status, 200, JSON.stringify(registered.json));
@@ -134,7 +156,7 @@ describe("MCP tool gateway through npm start", () => {
   it("lists only the allowed tools", async () => {
     const client = await connect();
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), ["echo", "hang", "lookup", "write_note"]);
+    assert.deepEqual(tools.map((t) => t.name).sort(), ["dead", "echo", "flaky_read", "hang", "lookup", "slow_write", "write_note"]);
     await client.close();
   });
 
@@ -227,17 +249,42 @@ describe("MCP tool gateway through npm start", () => {
     await client.close();
   });
 
+  it("retries a timed-out read-only tool, but never a write tool that does not say it is idempotent", async () => {
+    const client = await connect();
+    const read = await client.callTool({ name: "flaky_read", arguments: {} });
+    assert.equal(text(read), "answered on call 2");
+    assert.equal(read._meta["tollgate/attempts"], 2);
+    await assert.rejects(client.callTool({ name: "slow_write", arguments: {} }), (error) => {
+      assert.equal(error.data.code, "deadline_exceeded");
+      return true;
+    });
+    assert.equal(seen.slow_write, 1);
+    await client.close();
+  });
+
+  it("opens a tool's breaker after repeated failures: the upstream stops seeing calls", async () => {
+    const client = await connect();
+    const codes = [];
+    for (let i = 0; i < 7; i++) codes.push(await client.callTool({ name: "dead", arguments: {} }).then(() => "ok", (e) => e.data?.code));
+    assert.deepEqual(codes, ["deadline_exceeded", "deadline_exceeded", "deadline_exceeded", "deadline_exceeded", "deadline_exceeded", "tool_unavailable", "tool_unavailable"]);
+    assert.equal(seen.dead, 5);
+    // Another tool of the same server is not affected.
+    assert.equal(text(await client.callTool({ name: "echo", arguments: { text: "fine" } })), "fine");
+    await client.close();
+  });
+
   it("writes tool calls to the ledger: task profiles show them, per session", async () => {
-    // Let through: lookup x2 (one cached), echo x2, write_note x2 (one replayed), hang x2. Refusals do not count.
+    // Let through: lookup x2 (one cached), echo x3, write_note x2 (one replayed), hang x2, flaky_read,
+    // slow_write, dead x5. Refusals (not allowed, bulkhead, breaker, idempotency conflict) do not count.
     const deadline = Date.now() + 30_000;
     let profile;
     for (;;) {
       const report = await api("/admin/reports/profiles");
       profile = report.json?.data?.find((p) => p.task === "default");
-      if (profile?.tool_calls === 8 || Date.now() > deadline) break;
+      if (profile?.tool_calls === 16 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    assert.equal(profile?.tool_calls, 8, JSON.stringify(profile));
+    assert.equal(profile?.tool_calls, 16, JSON.stringify(profile));
     // One session (agent-1) made three of them: lookup x2 and echo.
     assert.equal(profile.tool_calls_per_session, 3);
   });
