@@ -126,6 +126,15 @@ describe("agent sessions", () => {
     expect(await afterEnd.json()).toMatchObject({ error: { code: "session_limit_exceeded", param: "session" } });
   });
 
+  it("refuses a call whose worst case would pass max_tokens", async () => {
+    const tenant = await bigTenant({ sessions: { max_tokens: 100 } });
+    // 40 output tokens plus the padded prompt fit once; the second worst case does not.
+    expect((await chat(tenant.key, ask(0), inSession("s-tokens"))).status).toBe(200);
+    const refused = await chat(tenant.key, { ...ask(1), max_tokens: 90 }, inSession("s-tokens"));
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: { code: "session_limit_exceeded", param: "max_tokens" } });
+  });
+
   it("counts streamed calls and settles them after the last chunk", async () => {
     const tenant = await bigTenant({ sessions: { max_steps: 2 } });
     const res = await chat(tenant.key, { ...ask(0), stream: true }, inSession("s-stream"));
