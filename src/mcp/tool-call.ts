@@ -75,7 +75,10 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
     record(403, "tool_not_allowed");
     throw refusal(ErrorCode.InvalidParams, `Tool "${params.name}" is not allowed on MCP server "${server.name}" for this tenant`, { code: "tool_not_allowed", status: 403 });
   }
-  const listed = await upstreamTools(env, tenant.tenantId, server);
+  const listed = await upstreamTools(env, tenant.tenantId, server).catch((error: unknown) => {
+    record(502, "upstream_error");
+    throw refusal(ErrorCode.InternalError, `MCP server "${server.name}" did not list its tools: ${error instanceof Error ? error.message : String(error)}`, { code: "upstream_error", status: 502 });
+  });
   const tool = listed.tools.find((t) => t.name === params.name);
   if (!tool) {
     record(404, "unknown_tool");
