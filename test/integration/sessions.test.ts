@@ -135,6 +135,25 @@ describe("agent sessions", () => {
     expect(await refused.json()).toMatchObject({ error: { code: "session_limit_exceeded", param: "max_tokens" } });
   });
 
+  it("reports cost and steps per session, p50/p95 by task, in the task profiles", async () => {
+    const tenant = await bigTenant({});
+    const task = { "x-tollgate-task": "triage" };
+    const ids: string[] = [];
+    // Three sessions of 1, 2 and 4 steps.
+    for (const [session, steps] of [["a", 1], ["b", 2], ["c", 4]] as const) {
+      for (let i = 0; i < steps; i++) ids.push((await chat(tenant.key, ask(i + 10 * steps), inSession(`s-${session}`, task))).headers.get("x-request-id") ?? "");
+    }
+    await Promise.all(ids.map((id) => ledgerRow(id)));
+    const from = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const res = await call(`/admin/reports/profiles?tenant=${tenant.id}&from=${from}`, { headers: { authorization: "Bearer test-admin-token" } });
+    const { data } = await res.json<{ data: { task: string; sessions: { count: number; steps: { p50: number; p95: number }; cost_usd: { p50: number; p95: number } } | null }[] }>();
+    const triage = data.find((p) => p.task === "triage");
+    expect(triage?.sessions).toMatchObject({ count: 3, steps: { p50: 2, p95: 4 } });
+    const costs = await env.DB.prepare("SELECT SUM(cost_usd) AS c FROM ledger WHERE tenant_id = ? GROUP BY session_id ORDER BY c").bind(tenant.id).all<{ c: number }>();
+    expect(triage?.sessions?.cost_usd.p50).toBeCloseTo(costs.results[1]?.c ?? -1, 12);
+    expect(triage?.sessions?.cost_usd.p95).toBeCloseTo(costs.results[2]?.c ?? -1, 12);
+  });
+
   it("counts streamed calls and settles them after the last chunk", async () => {
     const tenant = await bigTenant({ sessions: { max_steps: 2 } });
     const res = await chat(tenant.key, { ...ask(0), stream: true }, inSession("s-stream"));
