@@ -18,7 +18,7 @@ const ADMIN_TOKEN = "mcp-test-admin";
 const HANG_LIMIT = 2;
 
 /** What the upstream saw: calls per tool, and the most `hang` calls it ever held at once. */
-const seen = { lookup: 0, secret_admin: 0, echo: 0, write_note: 0, hang: 0, hangInFlight: 0, hangMaxInFlight: 0, flaky_read: 0, slow_write: 0, dead: 0 };
+const seen = { lookup: 0, secret_admin: 0, echo: 0, write_note: 0, hang: 0, hangInFlight: 0, hangMaxInFlight: 0, flaky_read: 0, slow_write: 0, dead: 0, flaky_session: 0 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hanging = new Set();
 const releaseHangs = () => {
@@ -53,8 +53,12 @@ function upstreamServer() {
   });
   // Slow only on its first call: a timeout the gateway may retry, because the tool says it only reads.
   server.registerTool("flaky_read", { description: "Slow once", inputSchema: {}, annotations: { readOnlyHint: true } }, async () => {
-    if (++seen.flaky_read === 1) await sleep(3_000);
+    if (++seen.flaky_read === 1) await sleep(6_000);
     return { content: [{ type: "text", text: `answered on call ${seen.flaky_read}` }] };
+  });
+  server.registerTool("flaky_session", { description: "Slow once", inputSchema: {}, annotations: { readOnlyHint: true } }, async () => {
+    if (++seen.flaky_session === 1) await sleep(3_000);
+    return { content: [{ type: "text", text: "ok" }] };
   });
   server.registerTool("slow_write", { description: "Slow, and not safe to repeat", inputSchema: {} }, async () => {
     seen.slow_write++;
@@ -132,11 +136,13 @@ describe("MCP tool gateway through npm start", () => {
       body: {
         url: `http://127.0.0.1:${upstream.address().port}/mcp`,
         headers: { "x-upstream-token": "s3cret" },
-        allowed_tools: ["lookup", "echo", "write_note", "hang", "flaky_read", "slow_write", "dead"],
+        allowed_tools: ["lookup", "echo", "write_note", "hang", "flaky_read", "slow_write", "dead", "flaky_session"],
         tools: {
           hang: { max_concurrency: HANG_LIMIT, timeout_ms: 20_000 },
           lookup: { cache_ttl_s: 300, cost_usd: 0.002 },
-          flaky_read: { timeout_ms: 500, retries: 2, cache_ttl_s: 0 },
+          // Room for a loaded machine: the second attempt (connect + call) must fit in the timeout.
+          flaky_read: { timeout_ms: 2_000, retries: 2, cache_ttl_s: 0 },
+          flaky_session: { timeout_ms: 500, retries: 2, cache_ttl_s: 0 },
           slow_write: { timeout_ms: 500, retries: 2 },
           dead: { timeout_ms: 300, retries: 0, cache_ttl_s: 0 },
         },
@@ -156,7 +162,7 @@ describe("MCP tool gateway through npm start", () => {
   it("lists only the allowed tools", async () => {
     const client = await connect();
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), ["dead", "echo", "flaky_read", "hang", "lookup", "slow_write", "write_note"]);
+    assert.deepEqual(tools.map((t) => t.name).sort(), ["dead", "echo", "flaky_read", "flaky_session", "hang", "lookup", "slow_write", "write_note"]);
     await client.close();
   });
 
@@ -262,6 +268,21 @@ describe("MCP tool gateway through npm start", () => {
     await client.close();
   });
 
+  it("counts retries per tool in the session: the gateway's own, and the agent calling a failed tool again", async () => {
+    const client = await connect({ "x-tollgate-session": "agent-2", "x-tollgate-session-limits": "max_retries_per_tool=0" });
+    // No retry left: the timed-out first attempt is the answer, though the tool is retryable.
+    await assert.rejects(client.callTool({ name: "flaky_session", arguments: {} }), (error) => error.data?.code === "deadline_exceeded");
+    assert.equal(seen.flaky_session, 1);
+    // Calling it again after it failed is a retry too: refused before the upstream sees it.
+    await assert.rejects(client.callTool({ name: "flaky_session", arguments: {} }), (error) => {
+      assert.equal(error.data.code, "session_limit_exceeded");
+      assert.equal(error.data.param, "max_retries_per_tool");
+      return true;
+    });
+    assert.equal(seen.flaky_session, 1);
+    await client.close();
+  });
+
   it("opens a tool's breaker after repeated failures: the upstream stops seeing calls", async () => {
     const client = await connect();
     const codes = [];
@@ -275,17 +296,18 @@ describe("MCP tool gateway through npm start", () => {
 
   it("writes tool calls to the ledger: task profiles show them, per session", async () => {
     // Let through: lookup x2 (one cached), echo x3, write_note x2 (one replayed), hang x2, flaky_read,
-    // slow_write, dead x5. Refusals (not allowed, bulkhead, breaker, idempotency conflict) do not count.
+    // slow_write, dead x5, flaky_session. Refusals (not allowed, bulkhead, breaker, idempotency conflict,
+    // session limits) do not count.
     const deadline = Date.now() + 30_000;
     let profile;
     for (;;) {
       const report = await api("/admin/reports/profiles");
       profile = report.json?.data?.find((p) => p.task === "default");
-      if (profile?.tool_calls === 16 || Date.now() > deadline) break;
+      if (profile?.tool_calls === 17 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    assert.equal(profile?.tool_calls, 16, JSON.stringify(profile));
-    // One session (agent-1) made three of them: lookup x2 and echo.
-    assert.equal(profile.tool_calls_per_session, 3);
+    assert.equal(profile?.tool_calls, 17, JSON.stringify(profile));
+    // Two sessions: agent-1 made three of them (lookup x2, echo), agent-2 one (flaky_session).
+    assert.equal(profile.tool_calls_per_session, 2);
   });
 });
