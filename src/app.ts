@@ -24,10 +24,12 @@ import { feedbackRoutes } from "./routes/feedback";
 import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
+import { mcpRoutes } from "./routes/mcp";
 import { modelsRoutes } from "./routes/models";
 import { openaiBatchRoutes } from "./routes/openai-batches";
 import { openaiFileRoutes } from "./routes/openai-files";
 import { responsesRoutes } from "./routes/responses";
+import { sessionRoutes } from "./routes/sessions";
 import { tenantUsageRoutes } from "./routes/tenant-usage";
 import { workflowRoutes } from "./routes/workflows";
 
@@ -104,6 +106,8 @@ export function buildApp() {
   app.route("/v1", openaiBatchRoutes);
   app.route("/v1", batchRoutes);
   app.route("/v1", workflowRoutes);
+  app.route("/v1", sessionRoutes);
+  app.route("/v1", mcpRoutes);
 
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes);

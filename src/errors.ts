@@ -14,7 +14,9 @@ export type ErrorCode =
   | "no_healthy_provider"
   | "deadline_exceeded"
   | "budget_unavailable"
-  | "internal_error";
+  | "internal_error"
+  | "session_limit_exceeded"
+  | "loop_detected";
 
 const TYPES: Record<ErrorCode, string> = {
   invalid_request: "invalid_request_error",
@@ -31,6 +33,9 @@ const TYPES: Record<ErrorCode, string> = {
   deadline_exceeded: "timeout_error",
   budget_unavailable: "api_error",
   internal_error: "api_error",
+  // 403: the SDKs treat it as final and do not retry, which is the point of a session limit.
+  session_limit_exceeded: "permission_error",
+  loop_detected: "permission_error",
 };
 
 /** The one error class. Everything that leaves Tollgate as an error goes through `toBody()`. */

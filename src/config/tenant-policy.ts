@@ -6,6 +6,32 @@ export type TierChoice = z.infer<typeof TierChoiceSchema>;
 
 const HourSchema = z.number().int().min(0).max(24);
 
+/** An agent session's limits; any left out is unlimited. Requests may tighten them, never loosen them. */
+export const SessionLimitsSchema = z
+  .object({
+    max_steps: z.number().int().min(0).max(1_000_000).optional(),
+    max_tool_calls: z.number().int().min(0).max(1_000_000).optional(),
+    max_retries_per_tool: z.number().int().min(0).max(1_000).optional(),
+    max_tokens: z.number().int().min(0).max(1_000_000_000).optional(),
+    max_usd: z.number().min(0).max(1_000_000).optional(),
+    max_wall_clock_s: z.number().int().min(1).max(30 * 86_400).optional(),
+    /** The same request body may be sent this many times in a session; one more is a loop. */
+    loop_repeat_limit: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+export type SessionLimits = z.infer<typeof SessionLimitsSchema>;
+
+/** Defaults for tools behind the MCP gateway; a server registration may set each per tool. */
+export const ToolDefaultsSchema = z
+  .object({
+    timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+    max_concurrency: z.number().int().min(1).max(1_000).default(4),
+    retries: z.number().int().min(0).max(5).default(2),
+    /** How long a read-only tool's result is reused; 0 turns the tool-result cache off. */
+    cache_ttl_s: z.number().int().min(0).max(86_400).default(300),
+  })
+  .strict();
+
 export const TenantPolicySchema = z
   .object({
     /** Task type (x-tollgate-task) to tier. */
@@ -44,6 +70,9 @@ export const TenantPolicySchema = z
     alert_webhook: z.url().max(2048).optional(),
     /** Allow prompt and completion text in the structured logs. Off by default. */
     log_content: z.boolean().default(false),
+    /** Agent session limits (x-tollgate-session); `tasks` overrides them per task type. */
+    sessions: SessionLimitsSchema.extend({ tasks: z.record(z.string().max(64), SessionLimitsSchema).default({}) }).prefault({}),
+    tools: ToolDefaultsSchema.prefault({}),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

@@ -30,6 +30,8 @@ export const LedgerEventSchema = z.object({
   stream: z.boolean(),
   /** Per-attempt models and costs (fallbacks, escalations): small, for audits. */
   detail: z.record(z.string(), z.unknown()).nullable(),
+  /** The agent session (x-tollgate-session) the call belonged to; absent on events queued before it existed. */
+  session_id: z.string().max(128).nullable().default(null),
 });
 export type LedgerEvent = z.infer<typeof LedgerEventSchema>;
 
@@ -59,5 +61,6 @@ export function emptyLedgerEvent(requestId: string, endpoint: string, ts: number
     degraded: null,
     stream: false,
     detail: null,
+    session_id: null,
   };
 }

@@ -6,6 +6,7 @@ import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";
 import { fixedTier, isSensitive, planRequest, type RequestPlan, type RoutePlan } from "../routing/route-plan";
 import { learnedTier, recordSamples, type Sample } from "../routing/learned-router";
+import { openModelStep } from "../sessions/session-gate";
 import { complexityTier } from "../routing/tier-suggestion";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import type { ChatRequest } from "../validate/chat-request";
@@ -51,6 +52,11 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   event.route_reason = plan.primary.reason;
 
   const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.primary.tier }, embedder));
+  // An agent session's limits are checked before anything is spent; a cache hit is still a step, at $0.
+  await openModelStep(ctx, req, plan.primary.chain, cache.hit !== undefined).catch((error: unknown) => {
+    cache.abandon();
+    throw error;
+  });
   if (cache.hit) return serveHit(ctx, req, plan.primary.tier, cache.hit, cache.semantic);
 
   const deadline = deadlineMs(hints, tenant);

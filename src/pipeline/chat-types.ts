@@ -4,6 +4,7 @@ import type { TenantContext } from "../hono-env";
 import type { CacheStatus } from "../ledger/ledger-event";
 import type { RequestLedger } from "../ledger/request-ledger";
 import type { BreakerGate } from "../providers/call-with-fallback";
+import type { SessionScope } from "../sessions/session-gate";
 import type { ChatChunk, ChatCompletion } from "../providers/provider-types";
 import type { RequestHints } from "../validate/request-hints";
 import type { StreamSummary } from "./metered-stream";
@@ -19,6 +20,8 @@ export interface ChatContext {
   breaker: BreakerGate;
   /** The client's own request: its abort ends the call, and never counts against a provider. */
   signal?: AbortSignal;
+  /** x-tollgate-session: the agent session this call is a step of. */
+  session?: SessionScope;
   /** Wraps a stage so it shows up in Server-Timing. */
   stage: <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 }
@@ -39,6 +42,8 @@ export interface ResponseMeta {
   skipped?: string[];
   /** What admission reserved: the worst case the budget held for this request before it ran. */
   reservedUsd?: number;
+  /** What is left of the agent session (x-tollgate-session-remaining). */
+  sessionRemaining?: string;
 }
 
 export type ChatOutcome =

@@ -21,7 +21,26 @@ export interface TaskProfile {
   escalation_rate: number | null;
   cost_usd: number;
   cost_per_request_usd: number | null;
+  /** Calls through the MCP tool gateway (/v1/mcp/*), and their average per agent session of the task. */
+  tool_calls: number;
+  tool_calls_per_session: number | null;
+  /** Agent sessions of the task (x-tollgate-session): how many, and p50/p95 of their cost and model steps. */
+  sessions: { count: number; cost_usd: Percentiles; steps: Percentiles } | null;
 }
+
+const SESSIONS_SQL = (tenantFilter: string) => `
+  SELECT task, SUM(cost_usd) AS cost, SUM(endpoint NOT LIKE '/v1/mcp/%' AND status < 400) AS steps FROM ledger
+   WHERE ts >= ? AND ts < ? AND session_id IS NOT NULL${tenantFilter} GROUP BY task, session_id`;
+
+/** Tool calls per task, and the task's agent sessions (any ledger row that names one). */
+const TOOL_CALLS_SQL = (tenantFilter: string) => `
+  WITH rows AS (
+    -- A tool call is one the gateway let through (served, cached, replayed or failed upstream), not a refusal.
+    SELECT task, session_id, endpoint LIKE '/v1/mcp/%' AND (status < 400 OR attempts > 0) AS tool FROM ledger WHERE ts >= ? AND ts < ?${tenantFilter}
+  )
+  SELECT task, SUM(tool) AS calls, SUM(tool AND session_id IS NOT NULL) AS session_calls,
+         COUNT(DISTINCT session_id) AS sessions
+    FROM rows GROUP BY task`;
 
 /**
  * Nearest-rank percentiles (the value at rank ceil(p·n)), computed in SQLite with window functions so
@@ -66,10 +85,25 @@ export function nearestRank(values: readonly number[], p: number): number | null
 export async function profilesReport(db: D1Database, range: TimeRange, filter: Pick<AggregateFilter, "tenant"> = {}, options: { now?: number } = {}): Promise<TaskProfile[]> {
   const tenantFilter = filter.tenant === undefined ? "" : " AND tenant_id = ?";
   const binds: (number | string)[] = [range.from, range.to, ...(filter.tenant === undefined ? [] : [filter.tenant])];
-  const [percentiles, mix] = await Promise.all([
+  const [percentiles, mix, toolRows, sessionRows] = await Promise.all([
     db.prepare(PERCENTILE_SQL(tenantFilter)).bind(...binds).all<PercentileRow>(),
     aggregateLedger(db, range, ["task", "tier"], filter, options),
+    db.prepare(TOOL_CALLS_SQL(tenantFilter)).bind(...binds).all<{ task: string; calls: number; session_calls: number; sessions: number }>(),
+    db.prepare(SESSIONS_SQL(tenantFilter)).bind(...binds).all<{ task: string; cost: number; steps: number }>(),
   ]);
+  const sessions = new Map<string, { cost: number[]; steps: number[] }>();
+  for (const row of sessionRows.results) {
+    const entry = sessions.get(row.task) ?? { cost: [], steps: [] };
+    entry.cost.push(row.cost);
+    entry.steps.push(row.steps);
+    sessions.set(row.task, entry);
+  }
+  const sessionProfile = (task: string): TaskProfile["sessions"] => {
+    const entry = sessions.get(task);
+    if (!entry) return null;
+    return { count: entry.cost.length, cost_usd: { p50: nearestRank(entry.cost, 0.5), p95: nearestRank(entry.cost, 0.95) }, steps: { p50: nearestRank(entry.steps, 0.5), p95: nearestRank(entry.steps, 0.95) } };
+  };
+  const tools = new Map(toolRows.results.map((row) => [row.task, row]));
   const byTask = new Map<string, { totals: Totals; tiers: Map<string, number> }>();
   for (const group of mix.groups) {
     const entry = byTask.get(group.key.task) ?? { totals: emptyTotals(), tiers: new Map<string, number>() };
@@ -93,6 +127,9 @@ export async function profilesReport(db: D1Database, range: TimeRange, filter: P
       escalation_rate: totals.requests ? totals.escalations / totals.requests : null,
       cost_usd: roundUsd(totals.cost_usd),
       cost_per_request_usd: totals.requests ? roundUsd(totals.cost_usd / totals.requests) : null,
+      tool_calls: tools.get(task)?.calls ?? 0,
+      tool_calls_per_session: tools.get(task)?.sessions ? (tools.get(task)?.session_calls ?? 0) / (tools.get(task)?.sessions ?? 1) : null,
+      sessions: sessionProfile(task),
     };
   });
   return profiles.sort((a, b) => b.cost_usd - a.cost_usd || a.task.localeCompare(b.task));

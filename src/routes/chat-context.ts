@@ -6,6 +6,8 @@ import { immediateHints, submitRefinement } from "./refine-job";
 import type { ChatRequest } from "../validate/chat-request";
 import { parseHints } from "../validate/request-hints";
 import { isolateBreakerGate } from "../routing/breaker-gate";
+import { parseSessionHeaders } from "../sessions/session-gate";
+import { settleOnEnd } from "../sessions/settle-on-end";
 import type { RequestHints } from "../validate/request-hints";
 
 /** Times one stage for Server-Timing (stage names are the request path's steps). */
@@ -28,6 +30,7 @@ export function chatContext(c: Context<AppEnv>, hints: RequestHints): ChatContex
     simFaultHeader: c.req.header("x-tollgate-sim-fault"),
     breaker: isolateBreakerGate(c.env, (promise) => c.executionCtx.waitUntil(promise)),
     signal: c.req.raw.signal,
+    session: parseSessionHeaders((name) => c.req.header(name)),
     stage: (name, run) => stage(c, name, run),
   };
 }
@@ -46,12 +49,14 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.degraded) c.header("x-tollgate-degraded", meta.degraded);
   if (meta.skipped?.length) c.header("x-tollgate-skipped", meta.skipped.join(","));
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
+  if (meta.sessionRemaining) c.header("x-tollgate-session-remaining", meta.sessionRemaining);
 }
 
 /** The part chat completions and messages share: run the pipeline, set the headers, start a refinement. */
 export async function serveChat(c: Context<AppEnv>, req: ChatRequest): Promise<ChatOutcome> {
   const hints = parseHints((name) => c.req.header(name));
-  const outcome = await runChat(chatContext(c, immediateHints(hints, req)), req);
+  const ctx = chatContext(c, immediateHints(hints, req));
+  const outcome = await settleOnEnd(ctx, runChat(ctx, req));
   setMetaHeaders(c, outcome.meta);
   if (hints.refine === "async") {
     c.header("x-tollgate-refine-job", await submitRefinement(c.env, c.var.tenant, hints, req, c.var.requestId, c.req.header("x-tollgate-sim-fault")));
