@@ -13,6 +13,7 @@ export type ErrorCode =
   | "no_healthy_provider"
   | "deadline_exceeded"
   | "budget_unavailable"
+  | "csrf_rejected"
   | "internal_error";
 
 const TYPES: Record<ErrorCode, string> = {
@@ -28,6 +29,7 @@ const TYPES: Record<ErrorCode, string> = {
   no_healthy_provider: "api_error",
   deadline_exceeded: "timeout_error",
   budget_unavailable: "api_error",
+  csrf_rejected: "permission_error",
   internal_error: "api_error",
 };
 
