@@ -121,7 +121,8 @@ describe("cookie-authenticated admin writes (CSRF)", () => {
 
 describe("dashboard sign-in and sign-out (login CSRF)", () => {
   it("refuses a sign-in posted from another origin, and sets no cookie", async () => {
-    for (const headers of [{ origin: CROSS_PORT }, { origin: CROSS_PORT, "sec-fetch-site": "same-site" }, { "sec-fetch-site": "cross-site" }]) {
+    const attempts: Record<string, string>[] = [{ origin: CROSS_PORT }, { origin: CROSS_PORT, "sec-fetch-site": "same-site" }, { "sec-fetch-site": "cross-site" }];
+    for (const headers of attempts) {
       const res = await call("/dashboard/sign-in", { method: "POST", headers, body: new URLSearchParams({ token: ADMIN_TOKEN }), redirect: "manual" });
       await expectRefused(res);
       expect(res.headers.get("set-cookie")).toBeNull();
