@@ -68,26 +68,29 @@ function expandIPv6(address: string): number[] | null {
 
 const v4Text = (high: number, low: number): string => `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 
+type Embedding = { refuse: true } | { refuse: false; v4: string[]; translated: boolean };
+
 /**
  * IPv4 addresses that an IPv6 address carries in a well-known place, so that a tunnel or translator
  * on the path could deliver it to that IPv4 address. Each one must pass the IPv4 rules by itself.
- * `refuse` marks forms that are never a webhook endpoint whatever they embed.
+ * `refuse` marks forms that are never a webhook endpoint whatever they embed; `translated` ones are
+ * the IPv4 address itself (the socket or a translator connects to it), so they are judged by it alone.
  */
-function embeddedIPv4(g: number[]): { refuse: true } | { refuse: false; v4: string[] } {
+function embeddedIPv4(g: number[]): Embedding {
   const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, h6 = 0, h7 = 0] = g;
   const low = v4Text(h6, h7);
   // ::ffff:a.b.c.d (IPv4-mapped): the socket layer connects to a.b.c.d itself.
-  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0 && f === 0xffff) return { refuse: false, v4: [low] };
+  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0 && f === 0xffff) return { refuse: false, v4: [low], translated: true };
   // 64:ff9b::/96 (RFC 6052 well-known NAT64 prefix): the translator connects to the last 32 bits.
-  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return { refuse: false, v4: [low] };
+  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return { refuse: false, v4: [low], translated: true };
   // 2002::/16 (6to4, RFC 3056): the relay tunnels to the IPv4 address in bits 16-48.
-  if (a === 0x2002) return { refuse: false, v4: [v4Text(b, c)] };
+  if (a === 0x2002) return { refuse: false, v4: [v4Text(b, c)], translated: false };
   // 2001::/23 (IETF protocol assignments): Teredo 2001::/32 (server IPv4 in bits 32-64, client IPv4
   // inverted in the last 32), ORCHID, benchmarking, AMT... None of them is a webhook host.
   if (a === 0x2001 && b < 0x200) return { refuse: true };
   // ISATAP interface id (RFC 5214) on any prefix: ...:0[0-3]00:5efe:a.b.c.d.
-  if ((e & 0xfcff) === 0 && f === 0x5efe) return { refuse: false, v4: [low] };
-  return { refuse: false, v4: [] };
+  if ((e & 0xfcff) === 0 && f === 0x5efe) return { refuse: false, v4: [low], translated: false };
+  return { refuse: false, v4: [], translated: false };
 }
 
 /**
@@ -104,9 +107,8 @@ export function isBlockedIPv6(literal: string): boolean {
   const embedded = embeddedIPv4(g);
   if (embedded.refuse) return true;
   if (embedded.v4.some((v4) => isBlockedIPv4(v4))) return true;
+  if (embedded.translated) return false;
   const [a = 0, b = 0] = g;
-  const mappedOrNat64 = embedded.v4.length > 0 && (a === 0 || a === 0x64);
-  if (mappedOrNat64) return false;
   if ((a & 0xe000) !== 0x2000) return true;
   if (a === 0x2001 && b === 0x0db8) return true; // documentation (RFC 3849)
   if (a === 0x3fff && b < 0x1000) return true; // documentation (RFC 9637, 3fff::/20)

@@ -89,6 +89,7 @@ describe("callback URL guard (SSRF)", () => {
     ["ISATAP of 10.0.0.1 on a global prefix", "https://[2001:470:1f0b::5efe:a00:1]/cb"],
     ["ISATAP (u/l bit set) of 192.168.0.1", "https://[2001:470:1f0b::200:5efe:c0a8:1]/cb"],
     ["documentation 3fff::/20", "https://[3fff::1]/cb"],
+    ["an ISATAP-looking id under ::/8 (not global, whatever it carries)", "https://[::5efe:808:808]/cb"],
   ])("refuses %s (%s) in production", (_form, url) => {
     expect(refused(url)).toMatch(/private/);
   });
