@@ -20,7 +20,9 @@ export const csrfRejected = (why: string): GatewayError => new GatewayError(403,
  * cookie rides along with any request the browser sends, including a form or `no-cors` fetch from a
  * page on another port of this host, so a cookie may only write when the browser says the request is
  * same-origin AND it carries the session's CSRF token, which only a page of ours can have read. A
- * bearer token is never sent by a browser on its own, so bearer calls need neither.
+ * bearer token is never sent by a browser on its own, so bearer calls need neither. (hono/csrf does
+ * the Origin half for form-like content types only, and answers in its own shape; this covers every
+ * unsafe request and answers with a GatewayError.)
  */
 export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
   const bearer = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
