@@ -41,6 +41,8 @@ async function api(pathname, { method = "GET", body, key } = {}) {
     method,
     headers: { authorization: `Bearer ${key ?? ADMIN_TOKEN}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // A stuck request fails the test that made it instead of hanging the run until its timeout.
+    signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
@@ -228,7 +230,7 @@ describe("dashboard in Chromium", { concurrency: false }, () => {
 
     // The dashboard's own page, with the token it embeds, may write.
     const token = await page.getAttribute(".sign-out input[name=csrf]", "value", { timeout: 5_000 });
-    const status = await page.evaluate(async ([url, csrf]) => (await fetch(url, { method: "POST", headers: { "x-csrf-token": csrf } })).status, [target, token]);
+    const status = await page.evaluate(async ([url, csrf]) => (await fetch(url, { method: "POST", headers: { "x-csrf-token": csrf }, signal: AbortSignal.timeout(30_000) })).status, [target, token]);
     assert.equal(status, 201);
     assert.equal(await keyCount(), before + 1);
   });
