@@ -14,6 +14,7 @@ export type ErrorCode =
   | "no_healthy_provider"
   | "deadline_exceeded"
   | "budget_unavailable"
+  | "csrf_rejected"
   | "internal_error"
   | "session_limit_exceeded"
   | "loop_detected";
@@ -32,6 +33,7 @@ const TYPES: Record<ErrorCode, string> = {
   no_healthy_provider: "api_error",
   deadline_exceeded: "timeout_error",
   budget_unavailable: "api_error",
+  csrf_rejected: "permission_error",
   internal_error: "api_error",
   // 403: the SDKs treat it as final and do not retry, which is the point of a session limit.
   session_limit_exceeded: "permission_error",

@@ -1,25 +1,51 @@
-import type { ChatChunk, ChatCompletion, ChunkToolCall, FinishReason, ResponseIds } from "../providers/provider-types";
+import type { ChatChunk, ChatCompletion, ChunkToolCall, FinishReason, ResponseIds, TokenLogprob } from "../providers/provider-types";
 import type { ToolCall } from "../validate/chat-request";
 
 // Words per replayed chunk: small enough to look like a live stream to a UI, large enough that a
 // long cached answer is not thousands of SSE events.
 const WORDS_PER_CHUNK = 8;
 
-/** A cached completion as the chunk sequence a provider would have streamed (usage is the route's job). */
+// A replayed chunk may carry its tokens' log probabilities, as OpenAI's streamed chunks do.
+type ReplayChunk = Omit<ChatChunk, "choices"> & { choices: (ChatChunk["choices"][number] & { logprobs?: { content: TokenLogprob[] } })[] };
+
+/** Hands each token to the text piece its first character falls in; any excess goes to the last piece. */
+function splitLogprobs(tokens: readonly TokenLogprob[], pieces: readonly string[]): TokenLogprob[][] {
+  const out = pieces.map((): TokenLogprob[] => []);
+  let piece = 0;
+  let pieceEnd = pieces[0]?.length ?? 0;
+  let offset = 0;
+  for (const token of tokens) {
+    while (offset >= pieceEnd && piece < pieces.length - 1) pieceEnd += pieces[++piece]?.length ?? 0;
+    out[piece]?.push(token);
+    offset += token.token.length;
+  }
+  return out;
+}
+
+/**
+ * A cached completion as the chunk sequence a provider would have streamed (usage is the route's job).
+ * Log probabilities, when the entry has them (only a request that asked for them stores them), ride
+ * on the content chunks, so a streamed hit drops nothing the request asked for.
+ */
 export function completionChunks(completion: ChatCompletion, ids: ResponseIds): ChatChunk[] {
-  const chunk = (delta: ChatChunk["choices"][number]["delta"], finish: FinishReason | null = null): ChatChunk => ({
+  const chunk = (delta: ChatChunk["choices"][number]["delta"], finish: FinishReason | null = null, logprobs?: TokenLogprob[]): ReplayChunk => ({
     id: ids.id,
     object: "chat.completion.chunk",
     created: ids.created,
     model: ids.model,
-    choices: [{ index: 0, delta, finish_reason: finish }],
+    choices: [{ index: 0, delta, finish_reason: finish, ...(logprobs ? { logprobs: { content: logprobs } } : {}) }],
   });
   const choice = completion.choices[0];
-  const out: ChatChunk[] = [chunk({ role: "assistant", content: "" })];
   const content = choice?.message.content ?? "";
   // Whitespace-only content has no words to split on but must still arrive intact.
   const words = content.match(/\s*\S+\s*/g) ?? (content ? [content] : []);
-  for (let i = 0; i < words.length; i += WORDS_PER_CHUNK) out.push(chunk({ content: words.slice(i, i + WORDS_PER_CHUNK).join("") }));
+  const pieces: string[] = [];
+  for (let i = 0; i < words.length; i += WORDS_PER_CHUNK) pieces.push(words.slice(i, i + WORDS_PER_CHUNK).join(""));
+  const tokens = choice?.logprobs?.content ?? undefined;
+  const perPiece = tokens ? splitLogprobs(tokens, pieces.length ? pieces : [""]) : undefined;
+  // With no text to ride on, the tokens go on the opening chunk.
+  const out: ReplayChunk[] = [chunk({ role: "assistant", content: "" }, null, pieces.length ? undefined : perPiece?.[0])];
+  pieces.forEach((text, i) => out.push(chunk({ content: text }, null, perPiece?.[i])));
   (choice?.message.tool_calls ?? []).forEach((call, index) => {
     out.push(chunk({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: call.function.arguments } }] }));
   });

@@ -11,6 +11,7 @@ import { StreamAssembler } from "./cached-stream";
 import { exactKey, type KeyIdentity, scopeHash, semanticQuestion } from "./cache-key";
 import type { Embedder } from "../vectors/embedder";
 import { type CacheEntry, lookupExact, lookupStale, storeExact } from "./exact-cache";
+import { answersInFull, lostInStream, type OptionalOutput } from "./optional-outputs";
 import { embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
 import { SingleFlight } from "./single-flight";
 import { vectorStore } from "../vectors/vector-store";
@@ -103,12 +104,13 @@ export class ChatCache {
     const { env, tenant } = this.ctx;
     if (this.rules.readExact) {
       const entry = await lookupExact(env.CACHE_KV, tenant.tenantId, this.key);
-      if (entry) return void (this.hit = { kind: "exact", entry });
+      if (entry && this.answersInFull(entry)) return void (this.hit = { kind: "exact", entry });
       // Checked and led with no await in between, so two identical misses cannot both lead.
       const flight = flights.join(this.key);
       if (flight) {
         const joined = await flight;
-        if (joined) return void (this.hit = { kind: "exact", entry: joined, joined: true });
+        // A streamed leader may have recorded less than this request asks for: then it calls itself.
+        if (joined && this.answersInFull(joined)) return void (this.hit = { kind: "exact", entry: joined, joined: true });
       }
     }
     if (this.rules.write) this.leader = flights.lead(this.key);
@@ -129,9 +131,10 @@ export class ChatCache {
       scope: await this.scope(embedder),
       threshold: tenant.policy.cache.semantic_threshold ?? embedder.defaultThreshold,
     });
-    this.semantic = result.status;
     this.vector = result.vector;
-    if (result.hit) this.hit = { kind: "semantic", entry: result.hit.entry, score: result.hit.score };
+    const usable = result.hit && this.answersInFull(result.hit.entry) ? result.hit : undefined;
+    this.semantic = result.hit && !usable ? "miss" : result.status;
+    if (usable) this.hit = { kind: "semantic", entry: usable.entry, score: usable.score };
     if (result.rejected || result.error) {
       this.ctx.ledger.event.detail = { ...this.ctx.ledger.event.detail, semantic: { status: result.status, embedder: embedder.id, ...result.rejected, error: result.error } };
     }
@@ -141,15 +144,23 @@ export class ChatCache {
     return scopeHash(this.ctx.tenant.tenantId, this.identity, this.req, embedder.id);
   }
 
-  /** Caches a provider's answer (once the response is on its way: the writes run in waitUntil). */
-  store(completion: ChatCompletion, served: { model: CatalogModel; tier: Tier; requestId: string }): void {
+  /** An entry never answers a request that asks for an optional output it lacks (issue 11, finding 8). */
+  private answersInFull(entry: CacheEntry): boolean {
+    return answersInFull(entry.lacks, this.req);
+  }
+
+  /**
+   * Caches a provider's answer (once the response is on its way: the writes run in waitUntil).
+   * `lacks` names what the recording dropped; a non-streamed completion is whole.
+   */
+  store(completion: ChatCompletion, served: { model: CatalogModel; tier: Tier; requestId: string }, lacks: OptionalOutput[] = []): void {
     const leader = this.leader;
     this.leader = undefined;
     if (!leader) return;
     if (!this.storable(completion, served.tier)) return leader.settle(undefined);
     const now = Date.now();
     const entry: CacheEntry = {
-      v: 1,
+      v: 2,
       tenant_id: this.ctx.tenant.tenantId,
       completion,
       question: this.question ?? null,
@@ -160,6 +171,7 @@ export class ChatCache {
       created_at: now,
       fresh_until: now + this.rules.ttlS * 1000,
       request_id: served.requestId,
+      lacks,
     };
     const exactWrite = storeExact(this.ctx.env.CACHE_KV, this.key, entry, now);
     const writes = Promise.allSettled([exactWrite, this.storeVector(entry)]).then((results) => {
@@ -197,7 +209,7 @@ export class ChatCache {
       else {
         const summary = await done;
         if (summary.error || !summary.usage) this.abandon();
-        else this.store({ ...body, usage: summary.usage }, served);
+        else this.store({ ...body, usage: summary.usage }, served, lostInStream(this.req));
       }
     }
   }
@@ -209,13 +221,16 @@ export class ChatCache {
   }
 
   /** Any entry for this exact request, however old: for serving when every provider fails. */
-  stale(): Promise<CacheEntry | undefined> {
-    return this.key ? lookupStale(this.ctx.env.CACHE_KV, this.ctx.tenant.tenantId, this.key) : Promise.resolve(undefined);
+  async stale(): Promise<CacheEntry | undefined> {
+    const entry = this.key ? await lookupStale(this.ctx.env.CACHE_KV, this.ctx.tenant.tenantId, this.key) : undefined;
+    return entry && this.answersInFull(entry) ? entry : undefined;
   }
 
   private storable(completion: ChatCompletion, tier: Tier): boolean {
     const choice = completion.choices[0];
     if (!choice || choice.finish_reason === "content_filter") return false;
+    // A refusal is not an answer to hand out again, and a recorded stream could not replay it.
+    if (choice.message.refusal) return false;
     if (!choice.message.content && !choice.message.tool_calls?.length) return false;
     // A budget-degraded answer comes from a cheaper tier than the key names: it must not answer later
     // requests that can afford the tier they asked for. A stronger (escalated) answer is fine.

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { ChatCompletion } from "../providers/provider-types";
 import { HotEntries } from "./hot-entries";
+import { OPTIONAL_OUTPUTS } from "./optional-outputs";
 
 // Entries outlive their freshness by this much so that, when every provider is down, a stale answer
 // is still there to serve (see lookupStale). Fresh lookups ignore them after fresh_until.
@@ -32,7 +33,9 @@ const CompletionShape = z
 const CompletionSchema = z.custom<ChatCompletion>((value) => CompletionShape.safeParse(value).success);
 
 export const CacheEntrySchema = z.object({
-  v: z.literal(1),
+  // 2 added `lacks`: a version-1 entry may be a recorded stream that dropped logprobs without saying
+  // so, so it is no longer read (a miss that records a version-2 entry under the same key).
+  v: z.literal(2),
   tenant_id: z.string(),
   completion: CompletionSchema,
   /** The last user turn it answered: the near-miss guard compares against it on a semantic match. */
@@ -45,6 +48,8 @@ export const CacheEntrySchema = z.object({
   created_at: z.number(),
   fresh_until: z.number(),
   request_id: z.string(),
+  /** Optional outputs the request asked for that this recording could not keep (see optional-outputs). */
+  lacks: z.array(z.enum(OPTIONAL_OUTPUTS)),
 });
 export type CacheEntry = z.infer<typeof CacheEntrySchema>;
 

@@ -70,7 +70,8 @@ function ChartPanel(props: { id: string; title: string; note: string; wide?: boo
   );
 }
 
-export function renderDashboardPage(data: DashboardData, now = Date.now()) {
+/** `csrfToken` is the session's token: every write the page makes (today only sign-out) sends it back. */
+export function renderDashboardPage(data: DashboardData, session: { csrfToken: string }, now = Date.now()) {
   const t = data.totals;
   const names = new Map(data.tenants.map((x) => [x.id, x.name]));
   const tenantName = data.filters.tenant ? (names.get(data.filters.tenant) ?? data.filters.tenant) : "All tenants";
@@ -85,6 +86,7 @@ export function renderDashboardPage(data: DashboardData, now = Date.now()) {
         </div>
         <Filters data={data} now={now} />
         <form method="post" action="/dashboard/sign-out" class="sign-out">
+          <input type="hidden" name="csrf" value={session.csrfToken} />
           <button type="submit" class="link">
             Sign out
           </button>

@@ -4,9 +4,13 @@ import { GatewayError } from "../errors";
  * SSRF guard for URLs Tollgate will POST to on a tenant's behalf (job callbacks, budget webhooks).
  * Outside local development only public https endpoints are accepted: no loopback, private, link-local,
  * carrier-grade NAT, multicast or reserved addresses, no cloud metadata names, no single-label hosts.
- * Limits: names are not resolved here, so a public name that resolves to a private address is only
- * stopped by the platform (Workers' fetch does not reach private networks); redirects are not
- * followed by the deliverer for the same reason.
+ * IPv6 literals that carry an IPv4 address (mapped, NAT64, 6to4, ISATAP) are judged by that address
+ * too, and Teredo and IPv4-compatible forms are refused outright.
+ * What it cannot see: names are not resolved here, so a public name that resolves to a private
+ * address (or DNS rebinding between check and send) is only stopped by the platform, whose fetch does
+ * not reach private networks; an IPv4 address embedded under an operator-chosen prefix (a 6rd or a
+ * network-specific NAT64 prefix) looks like any global address. Redirects are not followed by the
+ * deliverer for the same reason.
  */
 export type UrlVerdict = { ok: true; url: URL } | { ok: false; reason: string };
 
@@ -42,10 +46,10 @@ export function isBlockedIPv4(address: string): boolean {
   });
 }
 
-/** Expands an IPv6 literal (without brackets) to eight 16-bit groups; null when it is not one. */
+/** Expands an IPv6 literal (without brackets or zone) to eight 16-bit groups; null when it is not one. */
 function expandIPv6(address: string): number[] | null {
   let text = address.toLowerCase();
-  const v4 = text.match(/(\d{1,3}(?:\.\d{1,3}){3})$/)?.[1];
+  const v4 = text.match(/:(\d{1,3}(?:\.\d{1,3}){3})$/)?.[1];
   if (v4) {
     const value = v4ToInt(v4);
     if (value === null) return null;
@@ -56,20 +60,58 @@ function expandIPv6(address: string): number[] | null {
   const head = halves[0] ? halves[0].split(":") : [];
   const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
   const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  if (halves.length === 2 && fill < 1) return null;
   const groups = [...head, ...new Array<string>(Math.max(0, fill)).fill("0"), ...tail];
   if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return null;
   return groups.map((g) => parseInt(g, 16));
 }
 
-export function isBlockedIPv6(address: string): boolean {
+const v4Text = (high: number, low: number): string => `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+
+type Embedding = { refuse: true } | { refuse: false; v4: string[]; translated: boolean };
+
+/**
+ * IPv4 addresses that an IPv6 address carries in a well-known place, so that a tunnel or translator
+ * on the path could deliver it to that IPv4 address. Each one must pass the IPv4 rules by itself.
+ * `refuse` marks forms that are never a webhook endpoint whatever they embed; `translated` ones are
+ * the IPv4 address itself (the socket or a translator connects to it), so they are judged by it alone.
+ */
+function embeddedIPv4(g: number[]): Embedding {
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, h6 = 0, h7 = 0] = g;
+  const low = v4Text(h6, h7);
+  // ::ffff:a.b.c.d (IPv4-mapped): the socket layer connects to a.b.c.d itself.
+  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0 && f === 0xffff) return { refuse: false, v4: [low], translated: true };
+  // 64:ff9b::/96 (RFC 6052 well-known NAT64 prefix): the translator connects to the last 32 bits.
+  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return { refuse: false, v4: [low], translated: true };
+  // 2002::/16 (6to4, RFC 3056): the relay tunnels to the IPv4 address in bits 16-48.
+  if (a === 0x2002) return { refuse: false, v4: [v4Text(b, c)], translated: false };
+  // 2001::/23 (IETF protocol assignments): Teredo 2001::/32 (server IPv4 in bits 32-64, client IPv4
+  // inverted in the last 32), ORCHID, benchmarking, AMT... None of them is a webhook host.
+  if (a === 0x2001 && b < 0x200) return { refuse: true };
+  // ISATAP interface id (RFC 5214) on any prefix: ...:0[0-3]00:5efe:a.b.c.d.
+  if ((e & 0xfcff) === 0 && f === 0x5efe) return { refuse: false, v4: [low], translated: false };
+  return { refuse: false, v4: [], translated: false };
+}
+
+/**
+ * Only global unicast (2000::/3) outside the special-purpose blocks is public; everything else
+ * (::/8 with IPv4-compatible ::a.b.c.d and SIIT ::ffff:0:a.b.c.d, 64:ff9b:1::/48 local NAT64,
+ * ULA, link-local, multicast, discard) is refused, except the mapped and well-known NAT64 forms,
+ * which are judged by the IPv4 address inside. Accepts brackets; a zone id is refused outright.
+ */
+export function isBlockedIPv6(literal: string): boolean {
+  const address = literal.startsWith("[") && literal.endsWith("]") ? literal.slice(1, -1) : literal;
+  if (address.includes("%")) return true;
   const g = expandIPv6(address);
   if (!g) return true;
-  const [a = 0, b = 0, , , , f = 0, h6 = 0, h7 = 0] = g;
-  const embeddedV4 = `${h6 >> 8}.${h6 & 255}.${h7 >> 8}.${h7 & 255}`;
-  if (g.slice(0, 5).every((x) => x === 0) && (f === 0xffff || f === 0)) return g.slice(0, 7).every((x) => x === 0) ? true : isBlockedIPv4(embeddedV4);
-  if (a === 0x64 && b === 0xff9b) return isBlockedIPv4(embeddedV4);
-  if ((a & 0xe000) !== 0x2000) return true; // only global unicast 2000::/3 is public
-  if (a === 0x2001 && b === 0x0db8) return true; // documentation
+  const embedded = embeddedIPv4(g);
+  if (embedded.refuse) return true;
+  if (embedded.v4.some((v4) => isBlockedIPv4(v4))) return true;
+  if (embedded.translated) return false;
+  const [a = 0, b = 0] = g;
+  if ((a & 0xe000) !== 0x2000) return true;
+  if (a === 0x2001 && b === 0x0db8) return true; // documentation (RFC 3849)
+  if (a === 0x3fff && b < 0x1000) return true; // documentation (RFC 9637, 3fff::/20)
   return false;
 }
 

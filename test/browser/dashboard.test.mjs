@@ -5,12 +5,13 @@
 // Screenshots go to test/artifacts/ (gitignored); UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/dashboard.png.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import { seedLedger } from "../../scripts/seed-ledger.mjs";
-import { ROOT, startGateway } from "../../scripts/local-gateway.mjs";
+import { freePort, ROOT, startGateway } from "../../scripts/local-gateway.mjs";
 
 const ADMIN_TOKEN = "browser-test-admin";
 const ARTIFACTS = path.join(ROOT, "test", "artifacts");
@@ -40,6 +41,8 @@ async function api(pathname, { method = "GET", body, key } = {}) {
     method,
     headers: { authorization: `Bearer ${key ?? ADMIN_TOKEN}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // A stuck request fails the test that made it instead of hanging the run until its timeout.
+    signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
@@ -192,6 +195,44 @@ describe("dashboard in Chromium", { concurrency: false }, () => {
     assert.ok(Number((await kpi("requests")).replaceAll(",", "")) < Number(month.requests.replaceAll(",", "")));
     assert.ok((await chartStats())["cost-over-time"].points > 0);
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard-acme-3-days.png"), fullPage: true });
+  });
+
+  it("a page on another port of the same host cannot mint a key with the session cookie", async () => {
+    // Issue 11, finding 6: SameSite=Strict does not separate ports, so the cookie rides along.
+    const target = `${gateway.url}/admin/tenants/${apiTenant.id}/keys`;
+    const keyCount = async () => (await api(`/admin/tenants/${apiTenant.id}`)).json.keys.length;
+    const before = await keyCount();
+    const attack = `<!doctype html><form id="f" method="post" enctype="text/plain" action="${target}"><input name='{"x":"' value='"}'></form>
+<script>fetch(${JSON.stringify(target)}, { method: "POST", mode: "no-cors", credentials: "include", body: "{}" }).finally(() => document.getElementById("f").submit());</script>`;
+    const port = await freePort();
+    const server = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(attack));
+    await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+    const attacker = await context.newPage();
+    try {
+      const posts = [];
+      const bothSent = new Promise((resolve) => {
+        attacker.on("response", (res) => {
+          if (res.url() === target && res.request().method() === "POST") posts.push(res.status());
+          if (posts.length === 2) resolve();
+        });
+      });
+      await attacker.goto(`http://127.0.0.1:${port}/`);
+      const gaveUp = new Promise((_, reject) => setTimeout(() => reject(new Error(`attack posts answered: ${JSON.stringify(posts)}`)), 15_000).unref());
+      await Promise.race([bothSent, gaveUp]);
+      assert.deepEqual(posts, [403, 403]);
+      assert.equal(await keyCount(), before);
+    } finally {
+      await attacker.close();
+      // Chromium keeps its connection to the attacker's server alive; close() alone would wait on it.
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+
+    // The dashboard's own page, with the token it embeds, may write.
+    const token = await page.getAttribute(".sign-out input[name=csrf]", "value", { timeout: 5_000 });
+    const status = await page.evaluate(async ([url, csrf]) => (await fetch(url, { method: "POST", headers: { "x-csrf-token": csrf }, signal: AbortSignal.timeout(30_000) })).status, [target, token]);
+    assert.equal(status, 201);
+    assert.equal(await keyCount(), before + 1);
   });
 
   it("signs out", async () => {

@@ -65,6 +65,56 @@ describe("callback URL guard (SSRF)", () => {
     expect(isBlockedIPv6("2a00:1450:4001::200e")).toBe(false);
   });
 
+  // Issue 11, finding 7: IPv6 forms that carry an IPv4 address a tunnel or translator would reach.
+  it.each([
+    ["6to4 of 127.0.0.1", "https://[2002:7f00:1::]/"],
+    ["6to4 of 127.0.0.1, expanded and upper case", "https://[2002:7F00:0001:0000:0000:0000:0000:0001]/cb"],
+    ["6to4 of 10.0.0.1", "https://[2002:a00:1::1]/cb"],
+    ["6to4 of 192.168.1.1 with a port", "https://[2002:c0a8:101::]:8443/cb"],
+    ["6to4 of 169.254.169.254", "https://[2002:a9fe:a9fe::]/latest/meta-data/"],
+    ["Teredo, client 127.0.0.1", "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/"],
+    ["Teredo, expanded", "https://[2001:0000:4136:E378:8000:63BF:80FF:FFFE]/cb"],
+    ["Teredo with public addresses (refused outright)", "https://[2001:0:5db8:d822:0:0:a447:27dd]/cb"],
+    ["other IETF protocol assignment (2001::/23)", "https://[2001:2::1]/cb"],
+    ["NAT64 of 127.0.0.1", "https://[64:ff9b::7f00:1]/cb"],
+    ["NAT64 with a dotted tail", "https://[64:ff9b::127.0.0.1]/cb"],
+    ["NAT64 of 169.254.169.254, expanded", "https://[0064:ff9b:0000:0000:0000:0000:a9fe:a9fe]/cb"],
+    ["local-use NAT64 64:ff9b:1::/48", "https://[64:ff9b:1::808:808]/cb"],
+    ["IPv4-compatible ::127.0.0.1", "https://[::127.0.0.1]/cb"],
+    ["IPv4-compatible ::10.0.0.1 in hex", "https://[::a00:1]/cb"],
+    ["IPv4-compatible of a public address (deprecated, refused outright)", "https://[::8.8.8.8]/cb"],
+    ["IPv4-mapped, expanded", "https://[0:0:0:0:0:FFFF:7F00:1]/cb"],
+    ["IPv4-mapped with a dotted tail", "https://[::ffff:192.168.0.1]/cb"],
+    ["IPv4-translated (SIIT) ::ffff:0:127.0.0.1", "https://[::ffff:0:7f00:1]/cb"],
+    ["ISATAP of 10.0.0.1 on a global prefix", "https://[2001:470:1f0b::5efe:a00:1]/cb"],
+    ["ISATAP (u/l bit set) of 192.168.0.1", "https://[2001:470:1f0b::200:5efe:c0a8:1]/cb"],
+    ["documentation 3fff::/20", "https://[3fff::1]/cb"],
+    ["an ISATAP-looking id under ::/8 (not global, whatever it carries)", "https://[::5efe:808:808]/cb"],
+  ])("refuses %s (%s) in production", (_form, url) => {
+    expect(refused(url)).toMatch(/private/);
+  });
+
+  it("accepts the same embeddings when the IPv4 address inside is public", () => {
+    expect(refused("https://[2002:5db8:d822::1]/cb")).toBeNull(); // 6to4 of 93.184.216.34
+    expect(refused("https://[64:ff9b::808:808]/cb")).toBeNull(); // NAT64 of 8.8.8.8
+    expect(refused("https://[::ffff:8.8.8.8]/cb")).toBeNull();
+    expect(refused("https://[2001:470:1f0b::5efe:808:808]/cb")).toBeNull(); // ISATAP of 8.8.8.8
+    expect(refused("https://[2001:4860:4860::8888]/cb")).toBeNull(); // 2001: outside 2001::/23
+  });
+
+  it("classifies raw literals however they are spelt: brackets, zone ids, bad forms", () => {
+    expect(isBlockedIPv6("[2002:7f00:1::]")).toBe(true);
+    expect(isBlockedIPv6("2002:7F00:1::")).toBe(true);
+    expect(isBlockedIPv6("fe80::1%eth0")).toBe(true);
+    expect(isBlockedIPv6("2606:4700::1111%25en0")).toBe(true); // a zone is never a public endpoint
+    expect(isBlockedIPv6("2606:4700::1111")).toBe(false);
+    expect(isBlockedIPv6("1:2:3:4:5:6:7:8::")).toBe(true); // "::" standing for no group
+    expect(isBlockedIPv6("2606:4700::1111::1")).toBe(true);
+    expect(isBlockedIPv6("::ffff:300.1.1.1")).toBe(true);
+    // The URL parser refuses a zone id in a URL, so it never reaches the guard as a host.
+    expect(refused("https://[fe80::1%25eth0]/cb")).toMatch(/valid/);
+  });
+
   it("assertCallbackUrl turns a refusal into a 400 naming the field", () => {
     expect(() => assertCallbackUrl("https://10.0.0.1/x", "production")).toThrowError(expect.objectContaining({ status: 400, param: "callback_url" }));
     expect(assertCallbackUrl("https://hooks.example.com/x", "production").hostname).toBe("hooks.example.com");
