@@ -11,7 +11,7 @@ import { StreamAssembler } from "./cached-stream";
 import { exactKey, type KeyIdentity, scopeHash, semanticQuestion } from "./cache-key";
 import type { Embedder } from "../vectors/embedder";
 import { type CacheEntry, lookupExact, lookupStale, storeExact } from "./exact-cache";
-import { embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
+import { candidateThreshold, embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
 import { SingleFlight } from "./single-flight";
 import { vectorStore } from "../vectors/vector-store";
 
@@ -127,7 +127,9 @@ export class ChatCache {
       tenantId: tenant.tenantId,
       question: this.question,
       scope: await this.scope(embedder),
-      threshold: tenant.policy.cache.semantic_threshold ?? embedder.defaultThreshold,
+      threshold: tenant.policy.cache.semantic_threshold ?? candidateThreshold(embedder),
+      requestKey: this.key || undefined,
+      event: this.ctx.ledger.event,
     });
     this.semantic = result.status;
     this.vector = result.vector;
