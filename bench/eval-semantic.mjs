@@ -10,7 +10,7 @@
 // qqp-dev is the held-out report set: nothing reads it during training. bench/data/ holds two sets
 // written for this repo (direction swaps, near misses), where every hit is wrong, and a set of
 // everyday support paraphrases, where every hit is right. Precision and recall come with their
-// counts and a 95% Wilson interval, truncated (never rounded up) to four places.
+// counts and a 95% Wilson interval, to four places (32/33 is 0.9697: never rounded up to a target).
 // --endpoint calibrates another embedder through an OpenAI-compatible /v1/embeddings URL (key in
 // EMBEDDINGS_API_KEY): the same verifier, its own candidate cut (the one in verifier-weights.ts if
 // listed, else the embedder's threshold from semantic-thresholds.ts).
@@ -49,10 +49,11 @@ const OWN = {
   paraphrases: path.join(repoRoot, "bench/data/support-paraphrases.jsonl"),
 };
 
+const round4 = (x) => Math.round(x * 1e4) / 1e4;
 const floor4 = (x) => Math.floor(x * 1e4) / 1e4;
 const ceil4 = (x) => Math.ceil(x * 1e4) / 1e4;
 
-/** k/n with its 95% Wilson interval; the point and the lower bound truncated, the upper bound rounded up. */
+/** k/n to four places (32/33 is 0.9697, never 0.97) with its 95% Wilson interval, widened outwards when rounded. */
 function rate(k, n) {
   if (n === 0) return { k, n, value: null, ci95: null };
   const z = 1.959964;
@@ -60,7 +61,7 @@ function rate(k, n) {
   const denom = 1 + (z * z) / n;
   const centre = (p + (z * z) / (2 * n)) / denom;
   const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / denom;
-  return { k, n, value: floor4(p), ci95: [floor4(Math.max(0, centre - half)), ceil4(Math.min(1, centre + half))] };
+  return { k, n, value: round4(p), ci95: [floor4(Math.max(0, centre - half)), ceil4(Math.min(1, centre + half))] };
 }
 
 function tally(pairs, hit) {
@@ -90,7 +91,7 @@ function markdown(report) {
     "",
     `Embedder ${report.embedder}; candidate cut cosine >= ${report.candidate_cosine}; verifier threshold p >= ${report.verifier_threshold}, vetoes: ${report.vetoes.join(", ") || "none"}.`,
     `Verifier trained and tuned on qqp-train only (npm run train:verifier); reported here on \`${report.data.file}\` (${report.data.pairs} pairs, ${report.data.positives} duplicates).`,
-    "Precision and recall truncated to 4 places, 95% Wilson intervals.",
+    "Precision and recall to 4 places with counts and 95% Wilson intervals.",
     "",
     "| decision | hits | precision | recall |",
     "|---|---|---|---|",

@@ -73,10 +73,34 @@ function solve(A, b) {
 
 const sigmoid = (z) => 1 / (1 + Math.exp(-z));
 
-/** L2-regularised logistic regression by Newton's method; returns weights on the raw feature scale. */
+// Monotone in every feature: more overlap never lowers the probability, another difference never
+// raises it. Unconstrained, the fit learns QQP's quirk that near-identical questions are often
+// labelled different (its hard negatives differ in one word), and scores a question against itself
+// lower than against a rewording.
+const MORE_SIMILAR = new Set([
+  "cosine", "cosine_above_090", "word_jaccard", "content_jaccard", "content_cover_min", "char3_jaccard",
+  "length_ratio", "same_text", "cosine_x_content_jaccard", "idf_jaccard",
+]);
+const SIGNS = FEATURE_NAMES.map((f) => (MORE_SIMILAR.has(f) ? 1 : -1));
+
+/**
+ * L2-regularised logistic regression with sign constraints, by Newton's method on the free
+ * weights; a weight that takes the wrong sign is pinned at 0 and the rest refitted. Returns weights
+ * on the raw feature scale.
+ */
 function fitLogistic(X, y, l2) {
+  const pinned = new Set();
+  for (;;) {
+    const fit = fitFree(X, y, l2, pinned);
+    const wrong = fit.weights.map((w, j) => (w * SIGNS[j] < 0 ? j : -1)).filter((j) => j >= 0);
+    if (wrong.length === 0) return fit;
+    for (const j of wrong) pinned.add(j);
+  }
+}
+
+function fitFree(X, y, l2, pinned) {
   const { mean, std } = standardiser(X);
-  const Z = X.map((r) => [1, ...r.map((v, j) => (v - mean[j]) / std[j])]);
+  const Z = X.map((r) => [1, ...r.map((v, j) => (pinned.has(j) ? 0 : (v - mean[j]) / std[j]))]);
   const d = Z[0].length;
   let w = new Array(d).fill(0);
   for (let iter = 0; iter < 25; iter++) {

@@ -171,8 +171,9 @@ function connected(s: Side): Array<{ cls: string; left: string; right: string }>
     while (l >= 0 && SKIPPABLE.has(s.words[l] ?? "")) l--;
     let r = i + 1;
     while (r < s.words.length && SKIPPABLE.has(s.words[r] ?? "")) r++;
-    const left = s.stems[l];
-    const right = s.stems[r];
+    // Words as written, not stems: the stemmer folds "https" into "http".
+    const left = s.words[l];
+    const right = s.words[r];
     if (left && right && left !== right) out.push({ cls, left, right });
   });
   return out;
