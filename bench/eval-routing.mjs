@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 import { complexityScore } from "../src/routing/complexity-score.ts";
 import { estimateTier, topK } from "../src/routing/knn-router.ts";
+import { LEARNED_FEATURES, fitLearned, learningCurve, unseenSubjects } from "./routing-learning.mjs";
 
 const EMBED_MAX_CHARS = 4000; // USE-lite cost grows with length; the head of a prompt carries its topic.
 
@@ -272,7 +273,20 @@ async function main() {
     trainPrompts: train.length, testPrompts: test.length, knn: { k: bestK, cv, baseRate, priorStrength: 2 },
     embedder: "USE-lite (@energetic-ai/embeddings)", embedMaxChars: EMBED_MAX_CHARS, parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, v.length])),
   };
-  fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ meta, summary, curves }, null, 1));
+  // The learned router: unseen subjects over 5 seeds, and the in-domain learning curve.
+  t = performance.now();
+  const everything = [...train, ...test];
+  for (const r of everything) r.complexity = complexityScore({ messages: [{ role: "user", content: r.prompt }], hasTools: false, hasJsonSchema: false }).score;
+  const apgrOf = (rows, sc) => summarize(curve(rows, sc)).apgr;
+  const SEEDS = [1, 2, 3, 4, 5];
+  const unseen = unseenSubjects(everything, apgrOf, { seeds: SEEDS, k: bestK });
+  const inDomain = learningCurve(everything, apgrOf, { seeds: SEEDS, sizes: [100, 500, 2000], k: bestK, isTest: (r) => hashSeed(`test:${r.prompt}`) % 10 < 3 });
+  // The product switches to the learned router at the smallest label count whose worst seed beats the complexity score.
+  const takeover = inDomain.curve.find((c) => c.learned.min > c.complexity)?.labels ?? null;
+  const shipped = fitLearned(everything, (r) => r.source, bestK);
+  writeRouterWeights(benchDir, { shipped, k: bestK, takeover, unseen, inDomain });
+  console.log(`learned router evaluated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ meta, summary, unseen, inDomain, takeover, curves }, null, 1));
   const pct = (x) => (x === null ? "n/a" : `${(x * 100).toFixed(1)}%`);
   const lines = [
     `# Routing eval, ${date} (split: ${splitName})`, "",
@@ -286,9 +300,45 @@ async function main() {
       "",
     ]),
     `Test files: ${meta.testFiles.join(", ")}.`, "",
+    ...learnedMarkdown(unseen, inDomain, takeover),
   ];
   fs.writeFileSync(path.join(outDir, `${stem}.md`), lines.join("\n"));
   console.log(lines.join("\n"));
+}
+
+const f3 = (x) => x.toFixed(3);
+const spread = (st) => `${f3(st.mean)} ± ${f3(st.sd)} (min ${f3(st.min)}, max ${f3(st.max)})`;
+
+function learnedMarkdown(unseen, inDomain, takeover) {
+  return [
+    `## Learned router (logistic regression over ${LEARNED_FEATURES.join(", ")})`, "",
+    `### (a) Unseen subjects: ${unseen.seeds.length} seeds, each holding out ${unseen.heldOutFiles} random files`, "",
+    "| router | APGR mean ± sd over seeds |", "| --- | --- |",
+    ...["random", "complexity", "knn", "learned"].map((n) => `| ${n} | ${spread(unseen[n])} |`), "",
+    `### (b) In-domain learning curve: n labels from the same traffic, ${inDomain.testPrompts} held-out prompts, 5 seeds`, "",
+    "| labels | complexity | kNN | learned |", "| --- | --- | --- | --- |",
+    ...inDomain.curve.map((c) => `| ${c.labels} | ${f3(c.complexity)} | ${spread(c.knn)} | ${spread(c.learned)} |`), "",
+    `The product lets the learned router decide from ${takeover ?? "never (no size beat the complexity score on every seed)"} labels on.`, "",
+  ];
+}
+
+// The shipped model: fitted on every prompt of the data (files as folds); the take-over count from (b).
+function writeRouterWeights(benchDir, { shipped, k, takeover, unseen, inDomain }) {
+  const file = path.join(benchDir, "..", "src", "routing", "learned-router-weights.ts");
+  const evidence = { unseen_learned: unseen.learned.mean, unseen_complexity: unseen.complexity.mean, curve: inDomain.curve.map((c) => ({ labels: c.labels, complexity: c.complexity, learned: c.learned.mean, learned_min: c.learned.min })) };
+  const round = (x) => Number(x.toPrecision(6));
+  fs.writeFileSync(file, `// Written by \`npm run eval:routing\` (bench/eval-routing.mjs, bench/routing-learning.mjs): do not edit by hand.
+// P(the cheaper tier fails) = sigmoid(bias + weights . [complexity score, kNN P(fail), mean neighbour similarity]),
+// fitted on RouteLLM's MMLU + GSM8K labels. Evidence: ${JSON.stringify(evidence, (_, v) => (typeof v === "number" ? round(v) : v))}
+export const LEARNED_ROUTER = {
+  features: ${JSON.stringify(LEARNED_FEATURES)},
+  bias: ${round(shipped.bias)},
+  weights: ${JSON.stringify(shipped.weights.map(round))},
+  k: ${k},
+  /** Labelled samples a tenant needs before the learned router decides (null: it never beat the complexity score). */
+  min_labelled: ${takeover},
+} as const;
+`);
 }
 
 async function runWorker() {

@@ -12,7 +12,7 @@ import { exactKey, type KeyIdentity, scopeHash, semanticQuestion } from "./cache
 import type { Embedder } from "../vectors/embedder";
 import { type CacheEntry, lookupExact, lookupStale, storeExact } from "./exact-cache";
 import { answersInFull, lostInStream, type OptionalOutput } from "./optional-outputs";
-import { embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
+import { candidateThreshold, embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
 import { SingleFlight } from "./single-flight";
 import { vectorStore } from "../vectors/vector-store";
 
@@ -129,7 +129,9 @@ export class ChatCache {
       tenantId: tenant.tenantId,
       question: this.question,
       scope: await this.scope(embedder),
-      threshold: tenant.policy.cache.semantic_threshold ?? embedder.defaultThreshold,
+      threshold: tenant.policy.cache.semantic_threshold ?? candidateThreshold(embedder),
+      requestKey: this.key || undefined,
+      event: this.ctx.ledger.event,
     });
     this.vector = result.vector;
     const usable = result.hit && this.answersInFull(result.hit.entry) ? result.hit : undefined;

@@ -115,3 +115,10 @@ export async function storeExact(kv: KVNamespace, key: string, entry: CacheEntry
   hot.set(address, entry, text.length);
   await kv.put(address, text, { expirationTtl: Math.max(MIN_TTL_S, freshS) + STALE_WINDOW_S, metadata });
 }
+
+/** Removes an entry (a wrong semantic hit reported by feedback). Other isolates' hot copies age out on their own. */
+export async function evictExact(kv: KVNamespace, tenantId: string, key: string): Promise<void> {
+  const address = entryKey(tenantId, key);
+  hot.delete(address);
+  await kv.delete(address);
+}

@@ -264,3 +264,15 @@ export function nearMissReason(a: string, b: string): NearMissReason | null {
   if (fa.negated !== fb.negated) return "negation";
   return null;
 }
+
+/** All three checks at once, for the verifier's features (nearMissReason stops at the first). */
+export function nearMissFlags(a: string, b: string): { numbers: boolean; entities: boolean; negation: boolean } {
+  if (a === b) return { numbers: false, entities: false, negation: false };
+  const fa = extract(a);
+  const fb = extract(b);
+  return {
+    numbers: !sameNumbers(fa, fb),
+    entities: fa.names.some((run) => !nameMatched(run, fb)) || fb.names.some((run) => !nameMatched(run, fa)),
+    negation: fa.negated !== fb.negated,
+  };
+}

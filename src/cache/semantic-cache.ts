@@ -1,19 +1,26 @@
+import type { LedgerEvent } from "../ledger/ledger-event";
 import type { Embedder } from "../vectors/embedder";
-import { type CacheEntry, lookupExact } from "./exact-cache";
-import { type NearMissReason, nearMissReason } from "./near-miss-guard";
 import type { VectorMatch, VectorStore } from "../vectors/vector-store";
+import { entryReach } from "./entry-feedback";
+import { type CacheEntry, lookupExact } from "./exact-cache";
+import { nearMissFlags } from "./near-miss-guard";
+import { FEATURE_NAMES, pairFeatures } from "./pair-features";
+import { checkWeights, type Verdict, type VerifierVeto, verdictFor } from "./semantic-verifier";
+import { VERIFIER } from "./verifier-weights";
+
+checkWeights(VERIFIER, FEATURE_NAMES);
 
 /**
  * What the semantic lookup did, sent back as `x-tollgate-semantic`:
  * - `hit`: served from a paraphrase's entry;
- * - `miss`: nothing in scope above the threshold;
- * - `guarded`: something was above the threshold but the near-miss guard vetoed it;
+ * - `miss`: nothing in scope above the candidate cosine;
+ * - `guarded`: candidates were found but the verifier (or a near-miss veto) rejected them all;
  * - `unavailable`: no embedder is configured, or it or the vector store failed (the request is served normally);
  * - `off`: the policy or the request turned semantic lookup off, or the request has no plain-text last user turn.
  */
 export type SemanticStatus = "hit" | "miss" | "guarded" | "unavailable" | "off";
 
-// A few candidates, not one: the best-scoring one may be vetoed by the guard while a lower one is a true paraphrase.
+// A few candidates, not one: the nearest may be rejected while a lower one is a true paraphrase.
 const TOP_K = 4;
 const EMBED_TIMEOUT_MS = 2_500;
 
@@ -24,32 +31,60 @@ export interface SemanticQuery {
   tenantId: string;
   question: string;
   scope: string;
+  /** The cosine a vector match needs to be shown to the verifier (recall-oriented). */
   threshold: number;
+  /** The request's exact key: a hit is aliased under it, so wrong-hit feedback must evict it too. */
+  requestKey?: string;
+  /** The request's ledger row: the query embedding's cost and the hit's provenance go there. */
+  event?: LedgerEvent;
 }
 
 export interface SemanticResult {
   status: SemanticStatus;
-  hit?: { entry: CacheEntry; key: string; score: number };
+  hit?: { entry: CacheEntry; key: string; score: number; p: number };
   /** The question's vector, kept so that storing the answer later does not embed it twice. */
   vector?: number[];
-  rejected?: { reason: NearMissReason; score: number };
+  rejected?: { reason: VerifierVeto | "verifier"; score: number; p: number };
   /** Why it was unavailable, for the ledger. */
   error?: string;
 }
 
-/** The question's vector, cached per tenant (see embedding-cache.ts for why not shared). */
-export async function embedQuestion(embedder: Embedder, tenantId: string, question: string): Promise<{ vector?: number[]; error?: string }> {
+/** What a semantic hit records in the ledger's detail, for POST /v1/feedback to act on. */
+export interface SemanticProvenance {
+  key: string;
+  alias: string | null;
+  scope: string;
+  embedder: string;
+  score: number;
+  p: number;
+  needed: number;
+}
+
+/** The verifier's decision on a (query, cached question) pair, the entry's feedback shift applied. */
+export function verifyPair(query: string, cached: string, cosine: number, shift = 0): Verdict {
+  return verdictFor(pairFeatures(query, cached, cosine, nearMissFlags(query, cached), VERIFIER.idf), VERIFIER, shift);
+}
+
+/** The cosine a vector match needs before the verifier looks at it: the trained candidate cut, or the embedder's calibrated threshold. */
+export function candidateThreshold(embedder: Embedder): number {
+  return VERIFIER.candidate_cosine[embedder.id] ?? embedder.defaultThreshold;
+}
+
+/** The question's vector, cached per tenant (see embedding-cache.ts for why not shared), and what embedding it cost. */
+export async function embedQuestion(embedder: Embedder, tenantId: string, question: string): Promise<{ vector?: number[]; costUsd: number; error?: string }> {
   try {
-    const result = await embedder.embed(question, AbortSignal.timeout(EMBED_TIMEOUT_MS), `q:${tenantId}`);
-    return result.ok ? { vector: result.value } : { error: result.error.message.slice(0, 200) };
+    const result = await embedder.embedPriced(question, AbortSignal.timeout(EMBED_TIMEOUT_MS), `q:${tenantId}`);
+    return result.ok ? { vector: result.value.vector, costUsd: result.value.costUsd } : { costUsd: 0, error: result.error.message.slice(0, 200) };
   } catch (error) {
-    return { error: error instanceof Error ? error.message.slice(0, 200) : "embedder failed" };
+    return { costUsd: 0, error: error instanceof Error ? error.message.slice(0, 200) : "embedder failed" };
   }
 }
 
-/** Nearest entries in the tenant's namespace and scope, above the threshold, that the guard lets through. */
+/** Nearest entries in the tenant's namespace and scope above the candidate cosine, the first the verifier accepts. */
 export async function lookupSemantic(q: SemanticQuery): Promise<SemanticResult> {
-  const { vector, error } = await embedQuestion(q.embedder, q.tenantId, q.question);
+  const { vector, costUsd, error } = await embedQuestion(q.embedder, q.tenantId, q.question);
+  // The lookup's embedding is part of what this request cost, hit or miss.
+  if (q.event) q.event.cost_usd += costUsd;
   if (!vector) return { status: "unavailable", error };
   let matches: VectorMatch[];
   try {
@@ -57,17 +92,34 @@ export async function lookupSemantic(q: SemanticQuery): Promise<SemanticResult> 
   } catch (failure) {
     return { status: "unavailable", vector, error: `vector store: ${failure instanceof Error ? failure.message.slice(0, 200) : "failed"}` };
   }
+  const candidates = matches.filter((m) => m.score >= q.threshold);
+  const loaded = await Promise.all(
+    candidates.map(async (match) => {
+      const [entry, reach] = await Promise.all([lookupExact(q.kv, q.tenantId, match.id), entryReach(q.kv, q.tenantId, match.id)]);
+      return { match, entry, reach };
+    }),
+  );
   let rejected: SemanticResult["rejected"];
-  for (const match of matches) {
-    if (match.score < q.threshold) break;
-    const entry = await lookupExact(q.kv, q.tenantId, match.id);
+  for (const { match, entry, reach } of loaded) {
     if (!entry?.question) continue;
-    const reason = nearMissReason(q.question, entry.question);
-    if (reason) {
-      rejected ??= { reason, score: match.score };
+    const verdict = verifyPair(q.question, entry.question, match.score, reach.shift);
+    if (!verdict.accept) {
+      rejected ??= { reason: verdict.veto ?? "verifier", score: match.score, p: Number(verdict.p.toFixed(4)) };
       continue;
     }
-    return { status: "hit", hit: { entry, key: match.id, score: match.score }, vector };
+    if (q.event) {
+      const provenance: SemanticProvenance = {
+        key: match.id,
+        alias: q.requestKey ?? null,
+        scope: q.scope,
+        embedder: q.embedder.id,
+        score: match.score,
+        p: Number(verdict.p.toFixed(4)),
+        needed: Number(verdict.needed.toFixed(4)),
+      };
+      q.event.detail = { ...q.event.detail, semantic_hit: provenance };
+    }
+    return { status: "hit", hit: { entry, key: match.id, score: match.score, p: verdict.p }, vector };
   }
   return { status: rejected ? "guarded" : "miss", vector, rejected };
 }

@@ -18,13 +18,18 @@ interface Served {
   degraded?: string;
 }
 
-/** A cached answer costs $0; what the call would have cost is recorded as saved. Streams replay as SSE. */
+/**
+ * A cached answer costs only what finding it cost (a semantic lookup's query embedding, already on
+ * the event); what the call would have cost, net of that, is recorded as saved. Streams replay as SSE.
+ */
 function serve(ctx: ChatContext, req: ChatRequest, tier: Tier, served: Served): ChatOutcome {
   const { entry } = served;
   const event = ctx.ledger.event;
-  Object.assign(event, { cache: served.kind, model: entry.model, provider: entry.provider, cost_usd: 0, saved_usd: entry.cost_usd, degraded: served.degraded ?? event.degraded });
+  const costUsd = event.cost_usd;
+  const savedUsd = Math.max(0, entry.cost_usd - costUsd);
+  Object.assign(event, { cache: served.kind, model: entry.model, provider: entry.provider, cost_usd: costUsd, saved_usd: savedUsd, degraded: served.degraded ?? event.degraded });
   event.detail = { ...event.detail, cache: { source_request: entry.request_id, score: served.score ?? null, joined: served.joined ?? false } };
-  const meta: ResponseMeta = { tier, model: entry.model, provider: entry.provider, cache: served.kind, semantic: served.semantic, costUsd: 0, savedUsd: entry.cost_usd, degraded: served.degraded };
+  const meta: ResponseMeta = { tier, model: entry.model, provider: entry.provider, cache: served.kind, semantic: served.semantic, costUsd, savedUsd, degraded: served.degraded };
   const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
   const completion: ChatCompletion = { ...entry.completion, ...ids };
   if (req.stream !== true) return { kind: "completion", completion, meta };

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { budgetStub } from "../budget/budget-client";
+import { feedbackTotals } from "../cache/entry-feedback";
 import type { AppEnv } from "../hono-env";
 import { validate } from "../validate/parse-json-body";
 
@@ -19,6 +20,27 @@ const UsageQuerySchema = z.object({
   to: DateParam.optional(),
 });
 
+/**
+ * How often this tenant's semantic hits were right, all time. `estimate` counts every hit not
+ * reported wrong as right (an upper estimate: most hits get no feedback); `labelled` uses only hits
+ * with feedback, null until there is some.
+ */
+async function semanticPrecision(env: Env, tenantId: string) {
+  const [row, totals] = await Promise.all([
+    env.DB.prepare("SELECT COUNT(*) AS n FROM ledger WHERE tenant_id = ? AND cache = 'semantic'").bind(tenantId).first<{ n: number }>(),
+    feedbackTotals(env.CACHE_KV, tenantId),
+  ]);
+  const hits = row?.n ?? 0;
+  const labelled = totals.confirmed + totals.wrong;
+  return {
+    semantic_hits: hits,
+    reported_wrong: totals.wrong,
+    confirmed: totals.confirmed,
+    estimate: hits > 0 ? Math.floor((Math.max(0, hits - totals.wrong) / hits) * 1e4) / 1e4 : null,
+    labelled: labelled > 0 ? Math.floor((totals.confirmed / labelled) * 1e4) / 1e4 : null,
+  };
+}
+
 export const tenantUsageRoutes = new Hono<AppEnv>()
   /** This tenant's spend from the ledger; the group column is picked from a fixed map, never from input. */
   .get("/usage", async (c) => {
@@ -36,7 +58,8 @@ export const tenantUsageRoutes = new Hono<AppEnv>()
       .bind(c.var.tenant.tenantId, from, to)
       .all<Record<string, number | string | null>>();
     const data = results.map(({ grp, ...rest }) => ({ [query.group_by]: grp, ...rest }));
-    return c.json({ object: "list", group_by: query.group_by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), data });
+    const cache_precision = await semanticPrecision(c.env, c.var.tenant.tenantId);
+    return c.json({ object: "list", group_by: query.group_by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), data, cache_precision });
   })
   .get("/budget", async (c) => {
     const budgets = await budgetStub(c.env, c.var.tenant.tenantId).status(c.var.tenant.tenantId);

@@ -4,14 +4,21 @@ import { embedQuestion } from "../cache/semantic-cache";
 import { vectorStore } from "../vectors/vector-store";
 import type { Tier } from "../config/model-catalog";
 import type { ChatRequest } from "../validate/chat-request";
-import { decideTier, type LabelledNeighbour } from "./knn-router";
+import { estimateTier, type LabelledNeighbour, TIER_ORDER } from "./knn-router";
+import { LEARNED_ROUTER } from "./learned-router-weights";
 import type { TierSuggestion } from "./route-plan";
+import { complexityOf } from "./tier-suggestion";
 
-/** Below this many labelled samples a tenant's neighbours are noise: the complexity score decides. */
-export const MIN_LABELLED = 20;
-const TOP_K = 20;
-/** Take a cheaper tier only when it is estimated good enough at least this often. */
-const THRESHOLD = 0.7;
+/**
+ * Below this many labelled samples the complexity score decides: the in-domain learning curve of
+ * `npm run eval:routing` shows the learned router beating it only from here on.
+ */
+export const MIN_LABELLED: number = LEARNED_ROUTER.min_labelled ?? Number.POSITIVE_INFINITY;
+const TOP_K = LEARNED_ROUTER.k;
+/** The expected quality a tier must reach to be chosen (no per-tenant setting yet). */
+export const QUALITY_TARGET = 0.7;
+// Relative price of a call per tier (the catalog's input prices, fast = 1), for quality per dollar.
+const TIER_COST: Record<Tier, number> = { fast: 1, balanced: 6.7, powerful: 33 };
 /** Less similar than this, a past prompt says nothing about this one. */
 const MIN_SIMILARITY = 0.5;
 const SCOPE = "router";
@@ -48,8 +55,37 @@ export async function learnedTier(env: Env, tenantId: string, req: ChatRequest, 
     .all<{ id: string; tier: Tier; good: number }>();
   const score = new Map(matches.map((m) => [m.id, m.score]));
   const neighbours: LabelledNeighbour[] = results.map((r) => ({ vector: [], tier: r.tier, good: r.good === 1, similarity: score.get(r.id) ?? 0 }));
-  const decision = decideTier(null, neighbours, { threshold: THRESHOLD, minSimilarity: MIN_SIMILARITY, assumeMonotone: true });
-  return decision ? { tier: decision.tier, reason: `learned:${decision.confidence.toFixed(2)}` } : undefined;
+  const estimates = tierQualities(complexityOf(req), neighbours);
+  if (estimates.every((e) => e.evidence === 0)) return undefined;
+  const choice = chooseTier(estimates, QUALITY_TARGET);
+  return { tier: choice.tier, reason: `learned:${choice.quality.toFixed(2)}` };
+}
+
+export interface TierQuality {
+  tier: Tier;
+  /** Calibrated P(this tier's answer is good enough). */
+  quality: number;
+  evidence: number;
+}
+
+/** Each tier's expected quality: the shipped logistic model over the complexity score and the tier's kNN vote. */
+export function tierQualities(complexity: number, neighbours: readonly LabelledNeighbour[]): TierQuality[] {
+  const useful = neighbours.filter((n) => (n.similarity ?? 0) >= MIN_SIMILARITY);
+  const similarity = useful.reduce((a, n) => a + (n.similarity ?? 0), 0) / Math.max(1, useful.length);
+  const [wComplexity = 0, wFail = 0, wSimilarity = 0] = LEARNED_ROUTER.weights;
+  return TIER_ORDER.map((tier) => {
+    const { pGood, evidence } = estimateTier(null, useful, tier, { k: TOP_K, assumeMonotone: true });
+    const z = LEARNED_ROUTER.bias + wComplexity * complexity + wFail * (1 - pGood) + wSimilarity * similarity;
+    return { tier, quality: 1 - 1 / (1 + Math.exp(-z)), evidence };
+  });
+}
+
+/** The best expected quality per dollar among tiers that reach the target; if none does, the best quality. */
+export function chooseTier(estimates: readonly TierQuality[], target: number): TierQuality {
+  const reaching = estimates.filter((e) => e.quality >= target);
+  const pool = reaching.length ? reaching : estimates;
+  const value = (e: TierQuality) => (reaching.length ? e.quality / TIER_COST[e.tier] : e.quality);
+  return pool.reduce((best, e) => (value(e) > value(best) ? e : best));
 }
 
 export interface Sample {

@@ -1,5 +1,5 @@
 import type { CatalogModel } from "../config/model-catalog";
-import { findModel } from "../config/model-catalog";
+import { findModel, priceUsd } from "../config/model-catalog";
 import type { TenantPolicy } from "../config/tenant-policy";
 import { availableCatalog, type ProviderInstance, providerInstances } from "../providers/provider-registry";
 import type { ProviderFailure, Result } from "../providers/provider-types";
@@ -16,6 +16,8 @@ export interface Embedder {
   readonly private: boolean;
   /** `scope` keeps the cached vector apart from other tenants' (see embedding-cache.ts). */
   embed(text: string, signal: AbortSignal, scope: string): Promise<Result<number[], ProviderFailure>>;
+  /** Like embed, with what the call cost ($0 when the embedding cache answered). */
+  embedPriced(text: string, signal: AbortSignal, scope: string): Promise<Result<{ vector: number[]; costUsd: number }, ProviderFailure>>;
 }
 
 /** Any catalog embedding model behind its provider adapter: Workers AI, OpenAI-compatible or the local server. */
@@ -35,11 +37,16 @@ class ProviderEmbedder implements Embedder {
   }
 
   async embed(text: string, signal: AbortSignal, scope: string): Promise<Result<number[], ProviderFailure>> {
+    const result = await this.embedPriced(text, signal, scope);
+    return result.ok ? { ok: true, value: result.value.vector } : result;
+  }
+
+  async embedPriced(text: string, signal: AbortSignal, scope: string): Promise<Result<{ vector: number[]; costUsd: number }, ProviderFailure>> {
     const result = await embedWithCache(this.kv, this.instance, this.model, [text], signal, scope);
     if (!result.ok) return result;
     const vector = result.value.vectors[0];
     if (!vector?.length) return { ok: false, error: { kind: "malformed", retryable: false, message: `${this.id}: empty embedding` } };
-    return { ok: true, value: vector };
+    return { ok: true, value: { vector, costUsd: priceUsd(this.model, result.value.promptTokens, 0) } };
   }
 }
 

@@ -25,7 +25,7 @@ afterAll(() => noEmbedder());
 describe("semantic cache", () => {
   it("the fake embedder really places the test pairs where the tests say", () => {
     const cos = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * (b[i] ?? 0), 0) / (Math.hypot(...a) * Math.hypot(...b));
-    expect(cos(fakeVector("What is the capital of France?"), fakeVector("Tell me the capital city of France"))).toBeGreaterThan(0.99);
+    expect(cos(fakeVector("What is the capital of France?"), fakeVector("What's the capital of France?"))).toBeGreaterThan(0.99);
     expect(cos(fakeVector("What is the capital of France?"), fakeVector("What is the capital of Germany?"))).toBeGreaterThan(0.99);
     expect(cos(fakeVector("How do I get a refund?"), fakeVector("What is the capital of France?"))).toBeLessThan(0.5);
   });
@@ -36,7 +36,7 @@ describe("semantic cache", () => {
     const first = await send(key, ask("What is the capital of France?"));
     expect(first.cache).toBe("miss");
     expect(first.semantic).toBe("miss");
-    const paraphrase = await send(key, ask("Tell me the capital city of France"));
+    const paraphrase = await send(key, ask("What's the capital of France?"));
     expect(paraphrase.cache).toBe("semantic");
     expect(paraphrase.semantic).toBe("hit");
     expect(paraphrase.content).toBe(first.content);
@@ -45,12 +45,12 @@ describe("semantic cache", () => {
     expect(paraphrase.row.saved_usd).toBeCloseTo(first.row.cost_usd, 12);
     expect(JSON.parse(paraphrase.row.detail_json ?? "{}").cache.score).toBeGreaterThan(0.99);
     // The paraphrase now has its own exact entry: its repeat needs no embedding and no vector search.
-    const repeat = await send(key, ask("Tell me the capital city of France"));
+    const repeat = await send(key, ask("What's the capital of France?"));
     expect(repeat.cache).toBe("exact");
     expect(repeat.content).toBe(first.content);
     expect(repeat.row.saved_usd).toBeCloseTo(first.row.cost_usd, 12);
     // Only the last user turn is embedded, once per distinct text.
-    expect(embedder.inputs).toEqual(["What is the capital of France?", "Tell me the capital city of France"]);
+    expect(embedder.inputs).toEqual(["What is the capital of France?", "What's the capital of France?"]);
   });
 
   it("a near-miss (France/Germany) is above the threshold but vetoed by the guard", async () => {
@@ -64,7 +64,7 @@ describe("semantic cache", () => {
     expect(germany.content).toContain("Germany");
     expect(JSON.parse(germany.row.detail_json ?? "{}").semantic).toMatchObject({ status: "guarded", reason: "entities" });
     // Each is now cached under its own question.
-    expect((await send(key, ask("Tell me the capital city of Germany"))).content).toBe(germany.content);
+    expect((await send(key, ask("What's the capital of Germany?"))).content).toBe(germany.content);
   });
 
   it("never matches another tenant's vectors", async () => {
@@ -72,8 +72,8 @@ describe("semantic cache", () => {
     const a = await createTenant();
     const b = await createTenant();
     await send(a.key, ask("How do I reset my password?"));
-    expect((await send(a.key, ask("How can I change my password?"))).cache).toBe("semantic");
-    const other = await send(b.key, ask("How can I change my password?"));
+    expect((await send(a.key, ask("How can I reset my password?"))).cache).toBe("semantic");
+    const other = await send(b.key, ask("How can I reset my password?"));
     expect(other.cache).toBe("miss");
     expect(other.semantic).toBe("miss");
   });
@@ -106,11 +106,11 @@ describe("semantic cache", () => {
     useFakeEmbedder();
     const { key } = await createTenant();
     await send(key, ask("How do I get a refund?", "You are the support bot for Acme."));
-    expect((await send(key, ask("How do I get my money back?", "You are the support bot for Acme."))).cache).toBe("semantic");
-    expect((await send(key, ask("How do I get my money back?", "You are the support bot for Globex."))).semantic).toBe("miss");
-    const otherModel = await send(key, { ...ask("How do I get my money back?", "You are the support bot for Acme."), model: "sim/balanced" });
+    expect((await send(key, ask("How can I get a refund?", "You are the support bot for Acme."))).cache).toBe("semantic");
+    expect((await send(key, ask("How can I get a refund?", "You are the support bot for Globex."))).semantic).toBe("miss");
+    const otherModel = await send(key, { ...ask("How can I get a refund?", "You are the support bot for Acme."), model: "sim/balanced" });
     expect(otherModel.semantic).toBe("miss");
-    const laterTurn = ask("How do I get my money back?", "You are the support bot for Acme.");
+    const laterTurn = ask("How can I get a refund?", "You are the support bot for Acme.");
     laterTurn.messages.splice(1, 0, { role: "user", content: "I bought a lamp." }, { role: "assistant", content: "Thanks for your order." });
     expect((await send(key, laterTurn)).semantic).toBe("miss");
   });
@@ -137,7 +137,10 @@ describe("semantic cache", () => {
     const loose = await send(key, ask("How do I reset my password for shipping?"));
     expect(loose.semantic).toBe("miss");
     await admin(`/admin/tenants/${id}/policy`, "PUT", { cache: { semantic_threshold: 0.8 } });
-    expect((await send(key, ask("How do I reset my passcode for delivery?"))).semantic).toBe("hit");
+    // Now the match reaches the verifier, which refuses it: the threshold is only the candidate cut.
+    const reached = await send(key, ask("How do I reset my passcode for delivery?"));
+    expect(reached.semantic).toBe("guarded");
+    expect(JSON.parse(reached.row.detail_json ?? "{}").semantic).toMatchObject({ status: "guarded", reason: "verifier" });
   });
 
   it("with no embedder configured the request is served normally and says so", async () => {

@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { MIN_LABELLED } from "../../src/routing/learned-router";
+import { MIN_LABELLED, recordSamples } from "../../src/routing/learned-router";
+import { ChatRequestSchema } from "../../src/validate/chat-request";
+import { localEmbedder } from "../../src/vectors/embedder";
 import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
 import { noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
 
@@ -29,6 +31,20 @@ async function teach(key: string, prompt: (i: number) => string, tier: string, g
   }
 }
 
+/**
+ * The same samples `teach` leaves behind (a route sample, its vector, its label), written through the
+ * pipeline's own recorder: hundreds of graded requests would not fit a test's time.
+ */
+async function labelled(tenantId: string, prompt: (i: number) => string, tier: "fast" | "powerful", good: boolean, count: number): Promise<void> {
+  const embedder = localEmbedder(env);
+  if (!embedder) throw new Error("no local embedder configured");
+  for (let i = 0; i < count; i++) {
+    const req = ChatRequestSchema.parse(ask(prompt(i)));
+    const id = `seed-${tenantId}-${tier}-${i}`;
+    await recordSamples(env, tenantId, req, embedder, [{ id, requestId: id, tier, good, source: "served" }]);
+  }
+}
+
 // useFakeEmbedder points env.EMBEDDER_URL at the fake: put it back, so no later test meets an embedder it
 // did not ask for (with its fetch mock gone, every embed would fail).
 afterEach(() => {
@@ -39,10 +55,13 @@ afterEach(() => {
 describe("learned routing from feedback", () => {
   it("routes a new prompt by what its labelled neighbours needed, not by complexity alone", async () => {
     useFakeEmbedder();
-    const { key } = await createTenant();
-    // Refund questions: the fast tier was graded bad, the powerful tier good.
-    await teach(key, (i) => `I want my money back for order ${i}`, "fast", false, MIN_LABELLED / 2);
-    await teach(key, (i) => `Please refund order ${i}`, "powerful", true, MIN_LABELLED / 2);
+    const { key, id } = await createTenant();
+    // Refund questions: the fast tier was graded bad, the powerful tier good. A few through real
+    // requests and feedback, the rest recorded directly.
+    await teach(key, (i) => `I want my money back for order ${i}`, "fast", false, 3);
+    await teach(key, (i) => `Please refund order ${i}`, "powerful", true, 3);
+    await labelled(id, (i) => `I want my money back for order ${i + 3}`, "fast", false, MIN_LABELLED / 2 - 3);
+    await labelled(id, (i) => `Please refund order ${i + 3}`, "powerful", true, MIN_LABELLED / 2 - 3);
 
     const before = await chat(key, ask("hello there"), NO_CACHE);
     expect(before.headers.get("x-tollgate-tier")).toBe("fast");

@@ -134,3 +134,12 @@ describe("nearMissReason: cost", () => {
     expect(performance.now() - start).toBeLessThan(50);
   });
 });
+
+describe("nearMissFlags: every check at once, for the verifier", () => {
+  it("reports each difference, not only the first", async () => {
+    const { nearMissFlags } = await import("../../src/cache/near-miss-guard");
+    expect(nearMissFlags("Why can't I visit France in 2024?", "Why can I visit Germany in 2025?")).toEqual({ numbers: true, entities: true, negation: true });
+    expect(nearMissFlags("What is the capital of France?", "What's the capital of France?")).toEqual({ numbers: false, entities: false, negation: false });
+    expect(nearMissFlags("How many legs does a spider have?", "How many legs does a spider have?")).toEqual({ numbers: false, entities: false, negation: false });
+  });
+});
