@@ -24,9 +24,17 @@ export function completionBody(completion: ChatCompletion) {
   };
 }
 
+type ChunkChoice = ChatChunk["choices"][number] & { logprobs?: { content: TokenLogprob[] | null } | null };
+
 export function chunkBody(chunk: ChatChunk) {
   return {
     ...chunk,
-    choices: chunk.choices.map((choice) => ({ ...choice, index: choice.index ?? 0, finish_reason: choice.finish_reason ?? null })),
+    choices: chunk.choices.map((choice: ChunkChoice) => ({
+      ...choice,
+      index: choice.index ?? 0,
+      finish_reason: choice.finish_reason ?? null,
+      // A replayed entry's log probabilities ride on its content chunks, in the same spec shape as a whole answer's.
+      ...(choice.logprobs ? { logprobs: { content: choice.logprobs.content?.map(specLogprob) ?? null, refusal: null } } : {}),
+    })),
   };
 }
