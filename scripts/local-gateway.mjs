@@ -20,7 +20,7 @@ export function freePort() {
   });
 }
 
-export async function startGateway({ persistTo, adminToken, bootTimeoutMs = 120_000, vars = {} }) {
+export async function startGateway({ persistTo, adminToken, bootTimeoutMs = 300_000, vars = {} }) {
   const port = await freePort();
   const inspector = await freePort();
   const args = ["start", "--", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persistTo, "--show-interactive-dev-session=false"];
