@@ -34,6 +34,7 @@ import { tenantUsageRoutes } from "./routes/tenant-usage";
 import { workflowRoutes } from "./routes/workflows";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+const ANTHROPIC_PATH = /^(\/v1)?\/messages(\/count_tokens)?$/;
 
 /** Model calls: each one leaves exactly one ledger row, whatever happens to it. */
 const MODEL_ENDPOINTS = new Set(["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings"]);
@@ -122,7 +123,9 @@ export function buildApp() {
   app.notFound((c) => c.json(GatewayError.notFound("route").toBody(), 404));
   app.onError((error, c) => {
     const rendered = renderError(error);
-    return c.json(rendered.toBody(), rendered.status, rendered.headers);
+    // Anthropic's SDK reads its own error shape; every other route speaks OpenAI's.
+    const body = ANTHROPIC_PATH.test(c.req.path) ? rendered.toAnthropicBody() : rendered.toBody();
+    return c.json(body, rendered.status, rendered.headers);
   });
   return app;
 }

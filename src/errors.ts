@@ -40,6 +40,21 @@ const TYPES: Record<ErrorCode, string> = {
   loop_detected: "permission_error",
 };
 
+const ANTHROPIC_TYPES: Partial<Record<number, string>> = {
+  400: "invalid_request_error",
+  401: "authentication_error",
+  402: "billing_error",
+  403: "permission_error",
+  404: "not_found_error",
+  409: "invalid_request_error",
+  413: "request_too_large",
+  429: "rate_limit_error",
+  500: "api_error",
+  502: "api_error",
+  503: "overloaded_error",
+  504: "timeout_error",
+};
+
 /** The one error class. Everything that leaves Tollgate as an error goes through `toBody()`. */
 export class GatewayError extends Error {
   constructor(
@@ -55,6 +70,14 @@ export class GatewayError extends Error {
 
   toBody(): { error: { message: string; type: string; code: ErrorCode; param: string | null } } {
     return { error: { message: this.message, type: TYPES[this.code], code: this.code, param: this.param } };
+  }
+
+  /**
+   * The Anthropic Messages shape, for /v1/messages: `type` from Anthropic's list for the status, which
+   * is what its SDK maps to error classes; `code` and `param` ride along for callers that read them.
+   */
+  toAnthropicBody(): { type: "error"; error: { type: string; message: string; code: ErrorCode; param: string | null } } {
+    return { type: "error", error: { type: ANTHROPIC_TYPES[this.status] ?? (this.status >= 500 ? "api_error" : "invalid_request_error"), message: this.message, code: this.code, param: this.param } };
   }
 
   static invalid(message: string, param: string | null = null): GatewayError {
