@@ -45,11 +45,16 @@ export async function runLoad({ url, headers, body, connections, duration, warmu
     if (status >= 200 && status < 300) latencies.push(ms);
   });
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+  const ok = result["2xx"];
   const cpuAfter = cpu?.();
   const cpuMs = cpuBefore && cpuAfter ? cpuAfter.ms - cpuBefore.ms : null;
+  const responses = ok + result.non2xx;
+  // Which process the CPU went to (wrangler's node proxy, workerd), per response.
+  const cpuSplit = cpuBefore?.byName && cpuAfter?.byName && responses
+    ? Object.fromEntries(Object.entries(cpuAfter.byName).map(([n, ms]) => [n, round((ms - (cpuBefore.byName[n] ?? 0)) / responses, 3)]))
+    : null;
 
   latencies.sort((a, b) => a - b);
-  const ok = result["2xx"];
   return {
     connections,
     durationS: round(elapsedS, 2),
@@ -63,7 +68,8 @@ export async function runLoad({ url, headers, body, connections, duration, warmu
     reqPerSec: round(ok / elapsedS, 1),
     // Server CPU (every response counted, whatever its status) per response; clock-tick resolution.
     cpuMs: cpuMs == null ? null : round(cpuMs, 0),
-    cpuMsPerRequest: cpuMs == null || ok + result.non2xx === 0 ? null : round(cpuMs / (ok + result.non2xx), 3),
+    cpuMsPerRequest: cpuMs == null || responses === 0 ? null : round(cpuMs / responses, 3),
+    cpuMsPerRequestByProcess: cpuSplit,
     latencyMs: {
       mean: round(latencies.reduce((s, v) => s + v, 0) / (latencies.length || 1), 3),
       p50: round(percentile(latencies, 50), 3),

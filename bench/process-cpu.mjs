@@ -18,10 +18,12 @@ function clockTicks() {
 // Fields after the command name, which is in parentheses and may itself hold spaces or parentheses.
 function statFields(pid) {
   const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  fields.name = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
+  return fields;
 }
 
-/** { ms, pids }: user + system CPU of every live process in group `pgid`, in milliseconds. */
+/** { ms, pids, byName }: user + system CPU of every live process in group `pgid`, in milliseconds, also per command name. */
 export function groupCpu(pgid) {
   let names;
   try {
@@ -31,6 +33,7 @@ export function groupCpu(pgid) {
   }
   let ticks = 0;
   const pids = [];
+  const byName = {};
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     let f;
@@ -41,8 +44,10 @@ export function groupCpu(pgid) {
     }
     // f[0] is state (field 3), so pgrp (field 5) is f[2], utime (14) f[11], stime (15) f[12].
     if (Number(f[2]) !== pgid) continue;
-    ticks += Number(f[11]) + Number(f[12]);
+    const t = Number(f[11]) + Number(f[12]);
+    ticks += t;
+    byName[f.name] = (byName[f.name] ?? 0) + (t * 1000) / clockTicks();
     pids.push(Number(name));
   }
-  return { ms: (ticks * 1000) / clockTicks(), pids };
+  return { ms: (ticks * 1000) / clockTicks(), pids, byName };
 }

@@ -23,6 +23,18 @@ export function renderOverhead(result) {
         `${f(s.cpuMsPerRequest)} (${span(s.cpuRange, 2)}) | ${s.requests} | ${s.non2xx} | ${s.errors} |`,
     ),
   ];
+  const split = result.summary.filter((s) => s.cpuByProcess);
+  if (split.length) {
+    const names = [...new Set(split.flatMap((s) => Object.keys(s.cpuByProcess)))].sort();
+    lines.push(
+      "",
+      "CPU ms per request by process of the group (median over rounds; `node` is wrangler's dev proxy, `workerd` the runtime, summed over its processes):",
+      "",
+      `| path | c | ${names.join(" | ")} |`,
+      `| --- | ---: | ${names.map(() => "---:").join(" | ")} |`,
+      ...split.map((s) => `| ${s.path} | ${s.connections} | ${names.map((n) => f(s.cpuByProcess[n])).join(" | ")} |`),
+    );
+  }
   if (result.ratios.some((r) => r.reqPerSec != null)) {
     lines.push(
       "",

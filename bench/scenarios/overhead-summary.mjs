@@ -18,6 +18,12 @@ const range = (xs) => {
   return s.length ? [Math.min(...s), Math.max(...s)] : null;
 };
 
+function cpuByProcess(rs) {
+  const names = [...new Set(rs.flatMap((r) => Object.keys(r.cpuMsPerRequestByProcess ?? {})))];
+  if (!names.length) return null;
+  return Object.fromEntries(names.map((n) => [n, round(median(rs.map((r) => r.cpuMsPerRequestByProcess?.[n] ?? null)))]));
+}
+
 export function summarise(rows) {
   const out = [];
   const keys = [...new Set(rows.map((r) => `${r.path}|${r.connections}`))];
@@ -39,6 +45,7 @@ export function summarise(rows) {
       p99Range: range(pick((r) => r.latencyMs.p99)),
       cpuMsPerRequest: round(median(pick((r) => r.cpuMsPerRequest))),
       cpuRange: range(pick((r) => r.cpuMsPerRequest)),
+      cpuByProcess: cpuByProcess(rs),
       requests: rs.reduce((s, r) => s + r.requests, 0),
       ok: rs.reduce((s, r) => s + r.ok, 0),
       non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
