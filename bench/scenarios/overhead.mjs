@@ -78,6 +78,20 @@ async function profileStages(url, headers, body, n) {
   };
 }
 
+// Requests still in flight when the previous row stopped (up to its concurrency) reach the mock a
+// moment later; counting starts once the mock's counters have stopped moving, so they are not charged
+// to the next row.
+async function settledStats(mock, field) {
+  let last = (await mock.stats())[field];
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = (await mock.stats())[field];
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 export default {
   name: "overhead",
   description:
@@ -132,9 +146,9 @@ export default {
         for (const path of order) {
           const t = targets[path];
           ctx.log(`overhead: round ${round}/${rounds} ${path.padEnd(18)} c=${c} for ${duration}s`);
-          const before = t.upstream ? (await mock.stats())[t.upstream] : 0;
+          const before = t.upstream ? await settledStats(mock, t.upstream) : 0;
           const row = await runLoad({ url: t.url, headers: t.headers, body: t.body ?? BODY, connections: c, duration, warmup, cpu: t.cpu ?? undefined });
-          if (t.upstream) row.upstreamCalls = (await mock.stats())[t.upstream] - before;
+          if (t.upstream) row.upstreamCalls = (await settledStats(mock, t.upstream)) - before;
           rows.push({ path, round, ...row });
         }
       }
