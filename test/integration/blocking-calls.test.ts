@@ -14,6 +14,9 @@ import { BASE, createTenant, hello } from "../fixtures/gateway";
 // call it waits for is released by the bound and answered first (blocking). A background call counts as
 // blocking only if the response takes HOLD_MS longer than the call for reasons of its own: an upper bound.
 // Requests follow one another without waiting for each other's background work, as live traffic does.
+// `exports.default.fetch` does see the test's `env` object (a binding replaced on it is what the Worker
+// uses), but it enters the Worker as a new event, outside the test's async context; calling the handler
+// itself keeps each request's context and gives it an ExecutionContext the test can wait on.
 const HOLD_MS = 100;
 
 type Kind = "durable-object" | "kv" | "d1" | "queue" | "r2";
