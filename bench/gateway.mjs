@@ -103,6 +103,7 @@ function runWrangler(args, { timeoutMs }) {
   });
 }
 
+// Returns how long the successful /health request itself took: the first request the Worker served.
 async function waitForHealth(url, child, tail, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer yet";
@@ -110,8 +111,10 @@ async function waitForHealth(url, child, tail, timeoutMs) {
     if (exited(child)) throw new Error(`wrangler dev exited (code ${child.exitCode ?? child.signalCode}) before /health answered\n${tail()}`);
     if (tail.sawFatal()) throw new Error(`wrangler dev could not build or load the Worker\n--- wrangler output tail ---\n${tail()}`);
     try {
+      const t0 = performance.now();
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return;
+      await res.arrayBuffer();
+      if (res.status === 200) return performance.now() - t0;
       last = `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
     } catch (err) {
       last = err.cause?.code ?? err.message;
@@ -155,7 +158,8 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
   }
 
   const gatewayPort = port ?? (await freePort());
-  const inspectorPort = await freePort();
+  // With a fixed port the inspector takes the next one, so a run stays inside the ports it was given.
+  const inspectorPort = port ? port + 1 : await freePort();
   const allVars = {
     OPENAI_BASE_URL: `${upstreamUrl}/v1`,
     OPENAI_API_KEY: "bench-key",
@@ -173,6 +177,7 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
     ...Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
   log(`starting wrangler dev on 127.0.0.1:${gatewayPort}`);
+  const spawnedAt = performance.now();
   const child = spawn(NODE, [WRANGLER, ...args], { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const tail = outputTail(child);
   const url = `http://127.0.0.1:${gatewayPort}`;
@@ -185,10 +190,10 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
     await cleanupState();
   };
 
+  let coldStart;
   try {
-    const t0 = Date.now();
-    await waitForHealth(url, child, tail, bootTimeoutMs);
-    log(`gateway healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    coldStart = await timeBoot(spawnedAt, url, child, tail, bootTimeoutMs);
+    log(`gateway healthy after ${(coldStart.bootMs / 1000).toFixed(1)} s`);
   } catch (err) {
     await stop();
     throw err;
@@ -201,6 +206,7 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
     /** wrangler's pid (also its process group); workerd runs below it (the soak samples its memory). */
     pid: child.pid,
     outputTail: tail,
+    coldStart,
     /** Creates a tenant (extra fields in `body`, e.g. limits) and one key for it. */
     async createTenantKey(name, body = {}) {
       const tenant = await adminPost(url, "/admin/tenants", { ...body, name });
@@ -211,4 +217,49 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
     },
     stop,
   };
+}
+
+// Cold start as `wrangler dev` gives it: spawn to the first 200 from /health (build, workerd start,
+// Worker load), and how long that first request took by itself.
+async function timeBoot(spawnedAt, url, child, tail, timeoutMs) {
+  const firstRequestMs = await waitForHealth(url, child, tail, timeoutMs);
+  return { bootMs: Math.round(performance.now() - spawnedAt), firstHealthMs: Number(firstRequestMs.toFixed(1)) };
+}
+
+/**
+ * The overhead bench's reference: bench/passthrough (a few lines of Hono) under the same `wrangler
+ * dev`, forwarding to the same mock. No state, so no migrations and no persistence directory.
+ */
+export async function startPassthrough({ upstreamUrl, port, bootTimeoutMs = 90_000, log = () => {} } = {}) {
+  const listenPort = port ?? (await freePort());
+  const inspectorPort = port ? port + 1 : await freePort();
+  const args = [
+    "dev",
+    "--config", join(ROOT, "bench", "passthrough", "wrangler.toml"),
+    "--port", String(listenPort),
+    "--ip", "127.0.0.1",
+    "--inspector-port", String(inspectorPort),
+    "--show-interactive-dev-session=false",
+    "--var", `UPSTREAM_URL:${upstreamUrl}`,
+  ];
+  log(`starting passthrough wrangler dev on 127.0.0.1:${listenPort}`);
+  const spawnedAt = performance.now();
+  const child = spawn(NODE, [WRANGLER, ...args], { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const tail = outputTail(child);
+  const url = `http://127.0.0.1:${listenPort}`;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await killTree(child);
+  };
+  let coldStart;
+  try {
+    coldStart = await timeBoot(spawnedAt, url, child, tail, bootTimeoutMs);
+    log(`passthrough healthy after ${(coldStart.bootMs / 1000).toFixed(1)} s`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, pid: child.pid, coldStart, outputTail: tail, stop };
 }

@@ -29,13 +29,15 @@ function fire(opts, onResponse) {
  * @param {number} o.duration       seconds of measured load
  * @param {number} o.warmup         seconds of unmeasured load first (0 to skip)
  * @param {number} [o.timeout]      seconds before a single request counts as a timeout
+ * @param {() => ({ms: number} | null)} [o.cpu]  CPU-time reader for the server, sampled around the measured window
  */
-export async function runLoad({ url, headers, body, connections, duration, warmup, timeout = 10, method = "POST" }) {
+export async function runLoad({ url, headers, body, connections, duration, warmup, timeout = 10, method = "POST", cpu }) {
   const base = { url, method, headers, body, connections, pipelining: 1, timeout };
   if (warmup > 0) await fire({ ...base, duration: warmup });
 
   const latencies = [];
   const statusCounts = {};
+  const cpuBefore = cpu?.();
   const started = process.hrtime.bigint();
   const result = await fire({ ...base, duration }, (_client, status, _bytes, ms) => {
     statusCounts[status] = (statusCounts[status] ?? 0) + 1;
@@ -43,9 +45,16 @@ export async function runLoad({ url, headers, body, connections, duration, warmu
     if (status >= 200 && status < 300) latencies.push(ms);
   });
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+  const ok = result["2xx"];
+  const cpuAfter = cpu?.();
+  const cpuMs = cpuBefore && cpuAfter ? cpuAfter.ms - cpuBefore.ms : null;
+  const responses = ok + result.non2xx;
+  // Which process the CPU went to (wrangler's node proxy, workerd), per response.
+  const cpuSplit = cpuBefore?.byName && cpuAfter?.byName && responses
+    ? Object.fromEntries(Object.entries(cpuAfter.byName).map(([n, ms]) => [n, round((ms - (cpuBefore.byName[n] ?? 0)) / responses, 3)]))
+    : null;
 
   latencies.sort((a, b) => a - b);
-  const ok = result["2xx"];
   return {
     connections,
     durationS: round(elapsedS, 2),
@@ -57,6 +66,10 @@ export async function runLoad({ url, headers, body, connections, duration, warmu
     statusCounts,
     // Successful requests per second over the measured window: errors are not throughput.
     reqPerSec: round(ok / elapsedS, 1),
+    // Server CPU (every response counted, whatever its status) per response; clock-tick resolution.
+    cpuMs: cpuMs == null ? null : round(cpuMs, 0),
+    cpuMsPerRequest: cpuMs == null || responses === 0 ? null : round(cpuMs / responses, 3),
+    cpuMsPerRequestByProcess: cpuSplit,
     latencyMs: {
       mean: round(latencies.reduce((s, v) => s + v, 0) / (latencies.length || 1), 3),
       p50: round(percentile(latencies, 50), 3),

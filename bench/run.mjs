@@ -2,13 +2,13 @@
 // them, writes bench/results/<date>.{json,md}, prints the markdown, and always tears everything down.
 // See bench/README.md for the flags and what each number means.
 import { parseArgs } from "node:util";
-import { startGateway } from "./gateway.mjs";
+import { startGateway, startPassthrough } from "./gateway.mjs";
 import { spawnMockUpstream } from "./mock-upstream.mjs";
 import { describeMachine, describeRun, localDate, renderMarkdown, writeReport } from "./report-writer.mjs";
 import { scenarios } from "./scenarios/index.mjs";
 
 const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections 1,16,64] [--only a,b]
-                          [--direct-only] [--port N] [--boot-timeout S] [--no-write] [--list]`;
+                          [--rounds N] [--direct-only] [--port N] [--boot-timeout S] [--no-write] [--list]`;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -16,6 +16,7 @@ function parseOptions() {
       duration: { type: "string", default: "10" },
       warmup: { type: "string", default: "1" },
       connections: { type: "string", default: "1,16,64" },
+      rounds: { type: "string", default: "2" },
       only: { type: "string" },
       "direct-only": { type: "boolean", default: false },
       port: { type: "string" },
@@ -42,6 +43,7 @@ function parseOptions() {
       duration: num("duration", values.duration, 1),
       warmup: num("warmup", values.warmup, 0),
       connections,
+      rounds: num("rounds", values.rounds, 1),
       directOnly: values["direct-only"],
     },
   };
@@ -54,16 +56,25 @@ const log = (msg) => console.error(`[bench ${new Date().toISOString().slice(11, 
 function createContext(opts) {
   let mockP = null;
   let gatewayP = null;
+  let passthroughP = null;
+  // With --port N the run stays in N..N+4: gateway and its inspector, passthrough and its inspector, mock.
+  const port = (offset) => (opts.port ? opts.port + offset : undefined);
   const ctx = {
     options: opts.scenario,
     log,
-    mock: () => (mockP ??= spawnMockUpstream().then((m) => (log(`mock upstream on ${m.url}`), m))),
+    mock: () => (mockP ??= spawnMockUpstream({ port: port(4) ?? 0 }).then((m) => (log(`mock upstream on ${m.url}`), m))),
     gateway: () =>
       (gatewayP ??= ctx.mock().then((m) =>
-        startGateway({ upstreamUrl: m.url, port: opts.port, bootTimeoutMs: opts.bootTimeoutS * 1000, log }),
+        startGateway({ upstreamUrl: m.url, port: port(0), bootTimeoutMs: opts.bootTimeoutS * 1000, log }),
+      )),
+    passthrough: () =>
+      (passthroughP ??= ctx.mock().then((m) =>
+        startPassthrough({ upstreamUrl: m.url, port: port(2), bootTimeoutMs: opts.bootTimeoutS * 1000, log }),
       )),
     async teardown() {
-      // Each half is attempted even if the other failed to start or fails to stop.
+      // Each part is attempted even if another failed to start or fails to stop.
+      const pt = passthroughP && (await passthroughP.catch(() => null));
+      if (pt) await pt.stop().catch((e) => log(`passthrough stop failed: ${e.message}`));
       const gw = gatewayP && (await gatewayP.catch(() => null));
       if (gw) await gw.stop().catch((e) => log(`gateway stop failed: ${e.message}`));
       const mock = mockP && (await mockP.catch(() => null));
@@ -75,9 +86,10 @@ function createContext(opts) {
 
 // An upper bound on the whole run, so a hung request or boot can't keep a CI job alive forever.
 function watchdogSeconds(opts, selected) {
-  const rowsPerScenario = opts.scenario.connections.length * 2;
+  // overhead is the widest: six paths per round and concurrency, plus a second wrangler and a bundle build.
+  const rowsPerScenario = opts.scenario.connections.length * 6 * opts.scenario.rounds;
   const perRow = opts.scenario.duration + opts.scenario.warmup + 20;
-  return opts.bootTimeoutS + 60 + 60 + selected.length * rowsPerScenario * perRow;
+  return 2 * opts.bootTimeoutS + 60 + 60 + 180 + selected.length * rowsPerScenario * perRow;
 }
 
 async function main() {
