@@ -57,7 +57,8 @@ export class BudgetLeases {
   grant(id: string, ctx: LeaseContext, ttlMs: number): LeaseGrant | null {
     const requests = Math.min(MAX_REQUESTS, Math.floor((ctx.limits.rpm - ctx.windowRequests) * RATE_SHARE));
     const tokens = Math.floor((ctx.limits.tpm - ctx.windowTokens) * RATE_SHARE);
-    const slots = Math.floor((ctx.limits.max_in_flight - ctx.inFlight) * SLOT_SHARE);
+    // A lease cannot use more slots than it has requests; holding more would starve the next lease.
+    const slots = Math.min(requests, Math.floor((ctx.limits.max_in_flight - ctx.inFlight) * SLOT_SHARE));
     if (requests < MIN_REQUESTS || slots < 1 || tokens < 1) return null;
     let usd: number | null = null;
     for (const { budget, spent, reserved } of ctx.budgets) {
