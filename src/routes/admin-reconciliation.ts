@@ -2,23 +2,10 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
+import type { ReconciliationRow } from "../jobs/budget-reconciliation";
 
-type Row = {
-  tenant_id: string;
-  scope: string;
-  period: string;
-  period_key: string;
-  run_at: number;
-  spent_usd: number;
-  ledger_usd: number;
-  difference_usd: number;
-  repaired_count: number;
-  repaired_usd: number;
-  forwarded: number;
-  unexplained_usd: number;
-  in_flight_usd: number;
-  detail_json: string | null;
-};
+/** A stored run: the reconciliation's row, its detail as D1 keeps it. */
+type Row = Omit<ReconciliationRow, "detail"> & { detail_json: string | null };
 
 const QuerySchema = z.object({ tenant_id: z.string().min(1).max(64).optional() });
 
