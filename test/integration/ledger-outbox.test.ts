@@ -44,6 +44,17 @@ describe("ledger rows ride with the budget settlement", () => {
     await waitFor(async () => ((await outbox(stub)).length === 0 ? true : null), "the outbox to empty once D1 confirmed");
   });
 
+  it("rows reported under a lease ride the same way: stored with the lease's spend, then forwarded to D1", async () => {
+    const { tenantId, stub } = await budgetObject();
+    const id = `ob-lease-${tenantId}`;
+    const admitted = await stub.admit(tenantId, admitInput(`ob-lease-admit-${tenantId}`, { lease: { leaseId: `lease_ob_${tenantId}`, ttlMs: 10_000 } }));
+    const lease = admitted.lease;
+    if (!lease) throw new Error("expected a lease far from every limit");
+    await stub.reportLease(tenantId, { leaseId: lease.leaseId, keys: lease.keys, reservedUsd: 0.05, spentUsd: 0.003, settled: [{ index: 0, tokens: 40 }], events: [event(id, tenantId, 0.003)], usedRequests: 1, close: false });
+    const rows = await waitFor(async () => ((await ledgerRows(id)).length ? ledgerRows(id) : null), "the reported row");
+    expect(rows).toEqual([{ request_id: id, cost_usd: 0.003 }]);
+  });
+
   it("D1 failing: the row waits in the outbox, retried by the alarm, and lands once D1 is back", async () => {
     const { tenantId, stub } = await budgetObject();
     const id = `ob-outage-${tenantId}`;

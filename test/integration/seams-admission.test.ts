@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { estimateChain, estimateInput } from "../../src/budget/budget-client";
 import { DEFAULT_CATALOG, findModel } from "../../src/config/model-catalog";
 import type { ChatRequest } from "../../src/validate/chat-request";
+import { useUpstream } from "../fixtures/fault-fixtures";
 import { admin, call, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
 
 // Issue 11, findings 1–4: every path that spends goes through one admission that covers what the
@@ -78,6 +79,41 @@ describe("breakers count provider faults only (finding 1)", () => {
     const state = await breakerAfter("sim-a:balanced", 5);
     expect(state.state).toBe("open");
     await admin("/admin/breakers", "DELETE");
+  });
+
+  it("requests the provider rejects as invalid (400) never count against it", async () => {
+    // An OpenAI-compatible upstream at the fetch boundary: a 400 for any question marked "invalid".
+    const realFetch = globalThis.fetch;
+    let rejected = 0;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      if (!request.url.startsWith("https://upstream.test/")) return realFetch(input, init);
+      const sent = await request.json<{ messages: { content: string }[] }>();
+      if (JSON.stringify(sent.messages).includes("invalid")) {
+        rejected++;
+        return Response.json({ error: { message: "bad request", type: "invalid_request_error" } }, { status: 400 });
+      }
+      const usage = { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 };
+      return Response.json({ id: "up", choices: [{ index: 0, message: { role: "assistant", content: "fine" }, finish_reason: "stop" }], usage });
+    });
+    try {
+      await useUpstream(async () => {
+        const tenant = await createTenant();
+        const model = "openai/gpt-4o-mini";
+        // More than the consecutive-failure threshold (5), so counting them would open the breaker.
+        for (let i = 0; i < 8; i++) await chat(tenant.key, hello(`invalid ${i}`, model), NO_CACHE);
+        // Every one reached the provider: had the 400s counted, the breaker would open after five and skip it.
+        expect(rejected).toBeGreaterThanOrEqual(8);
+        // One healthy answer: once the object has counted it, every earlier report has landed too.
+        const ok = await chat(tenant.key, hello("healthy", model), NO_CACHE);
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get("x-tollgate-provider")).toBe("openai");
+        const state = await breakerAfter("openai:gpt-4o-mini", 1);
+        expect(state).toMatchObject({ state: "closed", failureRate: 0, consecutiveFailures: 0 });
+      });
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("nothing one tenant sends changes what another tenant is served", async () => {

@@ -118,9 +118,14 @@ describe("tenant isolation", () => {
 
   it("semantic cache: B's paraphrase of A's question is a miss", async () => {
     useFakeEmbedder();
+    // Vectors live in a namespace per tenant: A's land in A's, and none of them in B's.
+    const vectors = (tenantId: string) => env.LOCAL_VECTORS.get(env.LOCAL_VECTORS.idFromName(`tenant:${tenantId}`)).count(tenantId);
+    const bBefore = await vectors(b.id);
     const first = await chat(a.key, hello("How do I reset my password?"));
     await ledgerRow(first.headers.get("x-request-id") ?? "");
     expect((await chat(a.key, hello("How can I reset my password?"))).headers.get("x-tollgate-cache")).toBe("semantic");
+    expect(await vectors(a.id)).toBeGreaterThan(0);
+    expect(await vectors(b.id)).toBe(bBefore);
     const other = await chat(b.key, hello("How can I reset my password?"));
     expect(other.headers.get("x-tollgate-cache")).toBe("miss");
     expect(other.headers.get("x-tollgate-semantic")).toBe("miss");

@@ -53,6 +53,11 @@ describe("exact key", () => {
       stop: { stop: "END" },
       n: { n: 1 },
       logprobs: { logprobs: true },
+      top_logprobs: { top_logprobs: 2 },
+      presence_penalty: { presence_penalty: 0.5 },
+      frequency_penalty: { frequency_penalty: 0.5 },
+      logit_bias: { logit_bias: { "50256": -100 } },
+      parallel_tool_calls: { parallel_tool_calls: false },
       user: { user: "u1" },
       unknown: { reasoning_effort: "low" },
     };
