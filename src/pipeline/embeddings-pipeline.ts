@@ -5,6 +5,7 @@ import { GatewayError } from "../errors";
 import type { CacheStatus } from "../ledger/ledger-event";
 import { availableCatalog, providerInstances } from "../providers/provider-registry";
 import { planEmbedding } from "../routing/route-plan";
+import { openEmbeddingsStep } from "../sessions/session-gate";
 import { countText } from "../tokens/count-tokens";
 import { embedWithCache } from "../vectors/embedding-cache";
 import type { ChatContext } from "./chat-types";
@@ -18,6 +19,8 @@ export interface EmbeddingsOutcome {
   cache: CacheStatus;
   costUsd: number;
   savedUsd: number;
+  /** Filled by the session's settlement (x-tollgate-session-remaining), when the call is a session step. */
+  meta: { sessionRemaining?: string };
 }
 
 /**
@@ -35,6 +38,8 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   Object.assign(event, { model: model.id, provider: model.provider, tier: model.tier, route_reason: route.reason });
 
   const estimate = estimateInput(inputs, model);
+  // An agent session's limits are checked (and its step reserved) before anything is spent.
+  await openEmbeddingsStep(ctx, model.id, inputs, estimate.usd, estimate.promptTokens);
   const deadline = deadlineMs(hints, tenant);
   const admission = await ctx.stage("admit", () => admitRequest({ ...admissionOf(ctx, deadline), requestId: event.request_id, estimate, degradedEstimate: estimate }));
   const signal = AbortSignal.any([AbortSignal.timeout(deadline), ...(ctx.signal ? [ctx.signal] : [])]);
@@ -54,5 +59,5 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   const savedUsd = Math.max(0, priceUsd(model, inputTokens, 0) - costUsd);
   Object.assign(event, { attempts: hits === inputs.length ? 0 : 1, cache, prompt_tokens: billed, cost_usd: costUsd, saved_usd: savedUsd });
   event.detail = { ...event.detail, estimate_usd: estimate.usd, reserved_usd: admission.reservedUsd };
-  return { vectors, model, inputTokens, cache, costUsd, savedUsd };
+  return { vectors, model, inputTokens, cache, costUsd, savedUsd, meta: {} };
 }

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../hono-env";
 import { runEmbeddings } from "../pipeline/embeddings-pipeline";
+import { settleOnEnd } from "../sessions/settle-on-end";
 import { parseJsonBody } from "../validate/parse-json-body";
 import { parseHints } from "../validate/request-hints";
 import { chatContext, stage } from "./chat-context";
@@ -27,7 +28,9 @@ export const embeddingsRoutes = new Hono<AppEnv>().post("/embeddings", async (c)
   const body = await stage(c, "validate", () => parseJsonBody(c, EmbeddingsRequestSchema));
   const hints = parseHints((name) => c.req.header(name));
   const inputs = typeof body.input === "string" ? [body.input] : body.input;
-  const outcome = await runEmbeddings(chatContext(c, hints), body.model, inputs);
+  const ctx = chatContext(c, hints);
+  const outcome = await settleOnEnd(ctx, runEmbeddings(ctx, body.model, inputs));
+  if (outcome.meta.sessionRemaining) c.header("x-tollgate-session-remaining", outcome.meta.sessionRemaining);
   c.header("x-tollgate-cache", outcome.cache);
   c.header("x-tollgate-model", outcome.model.id);
   c.header("x-tollgate-provider", outcome.model.provider);

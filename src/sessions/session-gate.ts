@@ -184,3 +184,10 @@ export async function openModelStep(caller: SessionCaller, req: ChatRequest, cha
     estimateTokens: cached ? 0 : estimate.promptTokens + estimate.outputTokens,
   });
 }
+
+/** An embeddings call's step: its input is the body the loop guard hashes. */
+export async function openEmbeddingsStep(caller: SessionCaller, modelId: string, inputs: readonly string[], estimateUsd: number, estimateTokens: number): Promise<SessionTicket | undefined> {
+  if (!caller.session) return undefined;
+  const bodyHash = await sha256Hex(JSON.stringify({ model: modelId, input: inputs }));
+  return openSessionStep(caller, { kind: "model", name: modelId, bodyHash, estimateUsd, estimateTokens });
+}
