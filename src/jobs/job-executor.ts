@@ -7,7 +7,7 @@ import { LANE_SETTINGS, retryDelayS } from "./lanes";
 import { loadWorkTenant } from "./queue-chat-context";
 import { type AttemptRecord, commitAttempt, errorRecord, runWorkCall } from "./run-work-call";
 import { jobHeartbeat, LEASE_MS } from "./work-lease";
-import { attemptHints, parseStoredHints } from "./stored-hints";
+import { attemptHints, parseStoredHints, storedSession } from "./stored-hints";
 import type { JobMessage } from "./work-messages";
 
 export interface ExecutionEnv {
@@ -74,6 +74,7 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
     tenant,
     hints: attemptHints(stored, claimed.lane, remaining),
     simFault: stored.simFault,
+    session: storedSession(stored),
     request: chatRequest,
     detail: { job_id: claimed.id, lane: claimed.lane, ...(claimed.batch_id ? { batch_id: claimed.batch_id } : {}) },
     heartbeat: jobHeartbeat(env.DB, claimed.id, attempt, clock),

@@ -6,6 +6,8 @@ import { type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
 import type { ChatCompletion } from "../providers/provider-types";
 import type { ChatRequest } from "../validate/chat-request";
 import type { RequestHints } from "../validate/request-hints";
+import type { SessionScope } from "../sessions/session-gate";
+import { settleOnEnd } from "../sessions/settle-on-end";
 import { queueChatContext } from "./queue-chat-context";
 import { type Heartbeat, withHeartbeat } from "./work-lease";
 
@@ -24,6 +26,8 @@ export interface WorkCall {
   detail: Record<string, string>;
   /** Renews the claim's lease while the call runs. */
   heartbeat?: Heartbeat;
+  /** The agent session the work was submitted in: each attempt is one of its steps. */
+  session?: SessionScope;
 }
 
 interface CallBase {
@@ -65,11 +69,11 @@ export async function runWorkCall(env: Env, waitUntil: (promise: Promise<unknown
   const ledger = new RequestLedger(requestId, call.endpoint);
   ledger.event.tenant_id = call.tenant.tenantId;
   ledger.event.key_id = call.tenant.keyId || null;
-  const ctx = queueChatContext(env, waitUntil, call.tenant, call.hints, ledger, call.simFault);
+  const ctx = { ...queueChatContext(env, waitUntil, call.tenant, call.hints, ledger, call.simFault), ...(call.session ? { session: call.session } : {}) };
   const startedAt = Date.now();
   let outcome: { ok: true; completion: ChatCompletion; meta: ResponseMeta } | { ok: false; error: GatewayError; retryable: boolean; retryAfterS?: number };
   try {
-    const answer = await withHeartbeat(call.heartbeat, () => runChat(ctx, { ...call.request, stream: false }));
+    const answer = await withHeartbeat(call.heartbeat, () => settleOnEnd(ctx, runChat(ctx, { ...call.request, stream: false })));
     if (answer.kind !== "completion") throw new GatewayError(500, "internal_error", "A work item produced a stream");
     outcome = { ok: true, completion: answer.completion, meta: answer.meta };
   } catch (thrown) {

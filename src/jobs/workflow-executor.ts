@@ -5,7 +5,7 @@ import type { ExecutionEnv } from "./job-executor";
 import { LANE_SETTINGS, retryDelayS } from "./lanes";
 import { loadWorkTenant } from "./queue-chat-context";
 import { commitAttempt, errorRecord, runWorkCall } from "./run-work-call";
-import { attemptHints } from "./stored-hints";
+import { attemptHints, storedSession } from "./stored-hints";
 import { advanceRun, stepFailedForGood, timeOutRun } from "./workflow-coordinator";
 import { parseDefinition, renderTemplate, type WorkflowStep } from "./workflow-definition";
 import { claimStep, getRun, getStep, getSteps, RunHintsSchema, type RunRow, settleStepStatement, stepOwnerId } from "./workflow-store";
@@ -79,6 +79,7 @@ export async function executeStep(x: ExecutionEnv, body: StepMessage, deliveryAt
     tenant,
     hints: attemptHints(stored, run.lane, remaining),
     simFault: hints.stepFaults?.[step.name] ?? hints.simFault,
+    session: storedSession(hints),
     request: await buildRequest(env.DB, run, step),
     detail: { run_id: run.id, workflow: run.workflow_name, step: step.name },
     heartbeat: stepHeartbeat(env.DB, run.id, step.name, attempt, clock),
