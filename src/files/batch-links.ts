@@ -2,7 +2,7 @@
 // A batch without a link is Tollgate's inline form, rendered by its own routes; so the two forms share
 // /v1/batches without ambiguity.
 
-export type BatchEndpoint = "/v1/chat/completions" | "/v1/responses";
+export type BatchEndpoint = "/v1/chat/completions" | "/v1/responses" | "/v1/embeddings";
 
 export interface BatchLink {
   batch_id: string;

@@ -1,6 +1,7 @@
 import { ulid } from "ulid";
 import type { TenantContext } from "../hono-env";
 import type { ChatRequest } from "../validate/chat-request";
+import type { EmbeddingsWork } from "../validate/embeddings-request";
 import { LANE_SETTINGS } from "./lanes";
 import { latestRelease } from "./off-peak-window";
 import type { StoredHints } from "./stored-hints";
@@ -25,7 +26,7 @@ export interface BatchRow {
 export interface NewBatch {
   id?: string;
   tenant: TenantContext;
-  items: { custom_id: string; body: ChatRequest }[];
+  items: { custom_id: string; body: ChatRequest | EmbeddingsWork }[];
   windowS: number;
   offPeak: boolean;
   metadata?: Record<string, string>;

@@ -2,7 +2,9 @@ import { ulid } from "ulid";
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
+import { availableCatalog } from "../providers/provider-registry";
 import { ChatRequestSchema } from "../validate/chat-request";
+import { EmbeddingsWorkSchema, isEmbeddingsWork } from "../validate/embeddings-request";
 import { paramPath } from "../validate/parse-json-body";
 import { type BatchRow, getTenantBatch, insertBatch } from "./batch-store";
 import { releaseBatch, type ReleaseReason } from "./batch-release";
@@ -24,17 +26,24 @@ export const BatchCreateSchema = z
   .strict();
 export type BatchCreate = z.infer<typeof BatchCreateSchema>;
 
-// The OpenAI batch line shape; method and url are optional here and can only be chat completions.
+/** What a batch item (or a job) runs: a chat request, or a tagged embeddings request (OpenAI /v1/embeddings batches). */
+export const WorkRequestSchema = z.union([EmbeddingsWorkSchema, ChatRequestSchema]);
+
+// The OpenAI batch line shape; method and url are optional here.
 const BatchItemSchema = z
   .object({
     custom_id: z.string().min(1).max(64),
     method: z.literal("POST").optional(),
-    url: z.literal("/v1/chat/completions").optional(),
-    body: ChatRequestSchema,
+    url: z.enum(["/v1/chat/completions", "/v1/embeddings"]).optional(),
+    body: WorkRequestSchema,
   })
   .strict();
 
-function parseItems(env: Env, raw: unknown[]): { custom_id: string; body: z.infer<typeof ChatRequestSchema> }[] {
+function assertEmbeddingModel(env: Env, model: string, param: string): void {
+  if (!availableCatalog(env).some((m) => m.id === model && m.kind === "embedding")) throw GatewayError.invalid(`${param}: unknown embedding model '${model.slice(0, 100)}'; GET /v1/models lists the catalog`, param);
+}
+
+function parseItems(env: Env, raw: unknown[]): { custom_id: string; body: z.infer<typeof WorkRequestSchema> }[] {
   if (raw.length > MAX_BATCH_REQUESTS) {
     throw GatewayError.invalid(`requests: a batch holds at most ${MAX_BATCH_REQUESTS} requests (got ${raw.length}); split the work into several batches`, "requests");
   }
@@ -49,7 +58,9 @@ function parseItems(env: Env, raw: unknown[]): { custom_id: string; body: z.infe
     }
     if (seen.has(parsed.data.custom_id)) throw GatewayError.invalid(`requests[${i}].custom_id: '${parsed.data.custom_id}' is used twice`, `requests[${i}].custom_id`);
     seen.add(parsed.data.custom_id);
-    assertRunnableRequest(env, parsed.data.body, `requests[${i}].body`);
+    const body = parsed.data.body;
+    if (isEmbeddingsWork(body)) assertEmbeddingModel(env, body.model, `requests[${i}].body.model`);
+    else assertRunnableRequest(env, body, `requests[${i}].body`);
     return { custom_id: parsed.data.custom_id, body: parsed.data.body };
   });
 }

@@ -1,10 +1,11 @@
 import { GatewayError } from "../errors";
-import { ChatRequestSchema } from "../validate/chat-request";
+import { WorkRequestSchema } from "./batch-submission";
 import { deliverJobCallback } from "./callback-delivery";
 import { sendToDeadLetters } from "../delivery/dead-letter-store";
 import { claimJob, closeWaitingJob, finishJob, finishJobStatement, getJob, type JobOutcome, type JobRow, releaseJobStatement, TERMINAL_JOB_STATUSES } from "./job-store";
 import { LANE_SETTINGS, retryDelayS } from "./lanes";
 import { loadWorkTenant } from "./queue-chat-context";
+import { isEmbeddingsWork } from "../validate/embeddings-request";
 import { type AttemptRecord, commitAttempt, errorRecord, runWorkCall } from "./run-work-call";
 import { jobHeartbeat, LEASE_MS } from "./work-lease";
 import { attemptHints, parseStoredHints, storedSession } from "./stored-hints";
@@ -55,7 +56,7 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
   };
 
   const loaded = await loadWorkTenant(env, claimed.tenant_id, claimed.key_id);
-  const request = ChatRequestSchema.safeParse(JSON.parse(claimed.request_json));
+  const request = WorkRequestSchema.safeParse(JSON.parse(claimed.request_json));
   if ("error" in loaded || !request.success) {
     await finish("failed", { error: errorRecord("error" in loaded ? loaded.error : GatewayError.invalid("The stored request is no longer valid")) });
     return {};
@@ -65,7 +66,8 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
   // fast (planRoute borrows the nearest tier when the tenant's allowed models have no fast one).
   const batchItem = claimed.batch_id !== null;
   const stored = { ...parseStoredHints(claimed.hints_json), ...(batchItem ? { tier: "fast" as const } : {}) };
-  const chatRequest = batchItem ? { ...request.data, model: "auto" } : request.data;
+  // Embeddings name their model; a chat batch item is routed as "auto" at the fast tier.
+  const workRequest = batchItem && !isEmbeddingsWork(request.data) ? { ...request.data, model: "auto" } : request.data;
   const remaining = claimed.deadline_at === null ? claimed.timeout_ms : Math.min(claimed.timeout_ms, claimed.deadline_at - now);
   const result = await runWorkCall(env, x.waitUntil, {
     ownerId: claimed.id,
@@ -75,7 +77,7 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
     hints: attemptHints(stored, claimed.lane, remaining),
     simFault: stored.simFault,
     session: storedSession(stored),
-    request: chatRequest,
+    request: workRequest,
     detail: { job_id: claimed.id, lane: claimed.lane, ...(claimed.batch_id ? { batch_id: claimed.batch_id } : {}) },
     heartbeat: jobHeartbeat(env.DB, claimed.id, attempt, clock),
   });
@@ -92,7 +94,7 @@ export async function executeJob(x: ExecutionEnv, body: JobMessage, deliveryAtte
       escalated_from: meta.escalatedFrom ?? null,
       ...(batchItem ? { requested_model: request.data.model } : {}),
     };
-    await finish("succeeded", { result: { response: result.completion, meta: routing } }, record);
+    await finish("succeeded", { result: { response: result.response, meta: routing } }, record);
     return {};
   }
   const error = errorRecord(result.error);

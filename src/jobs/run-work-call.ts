@@ -2,9 +2,11 @@ import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { ledgerInsertStatement } from "../ledger/ledger-store";
 import { RequestLedger } from "../ledger/request-ledger";
-import { type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
+import { type ChatContext, type ResponseMeta, runChat } from "../pipeline/chat-pipeline";
+import { embeddingsBody, runEmbeddings } from "../pipeline/embeddings-pipeline";
 import type { ChatCompletion } from "../providers/provider-types";
 import type { ChatRequest } from "../validate/chat-request";
+import { type EmbeddingsWork, inputsOf, isEmbeddingsWork } from "../validate/embeddings-request";
 import type { RequestHints } from "../validate/request-hints";
 import type { SessionScope } from "../sessions/session-gate";
 import { settleOnEnd } from "../sessions/settle-on-end";
@@ -21,7 +23,8 @@ export interface WorkCall {
   tenant: TenantContext;
   hints: RequestHints;
   simFault?: string;
-  request: ChatRequest;
+  /** A chat request, or an embeddings request from an OpenAI batch for /v1/embeddings. */
+  request: ChatRequest | EmbeddingsWork;
   /** Extra audit fields for the ledger row's detail (job id, lane, batch, step). */
   detail: Record<string, string>;
   /** Renews the claim's lease while the call runs. */
@@ -44,8 +47,16 @@ export interface AttemptRecord {
   statements: D1PreparedStatement[];
   ledger: RequestLedger;
 }
+interface WorkAnswer {
+  /** The body a client of the endpoint would have got: a chat completion or an embeddings list. */
+  response: unknown;
+  /** The chat completion, for work that builds on it (workflow steps); null for embeddings. */
+  completion: ChatCompletion | null;
+  meta: ResponseMeta;
+}
+
 export type WorkCallResult =
-  | (CallBase & { ok: true; completion: ChatCompletion; meta: ResponseMeta })
+  | (CallBase & { ok: true } & WorkAnswer)
   | (CallBase & { ok: false; error: GatewayError; retryable: boolean; retryAfterS?: number });
 
 // Worth another attempt later: the provider side, the clock or the limiter, not the request itself.
@@ -63,6 +74,18 @@ function asGatewayError(error: unknown): GatewayError {
   return new GatewayError(500, "internal_error", "Internal error while running the work item");
 }
 
+/** The same pipelines an HTTP request takes: chat (never streamed here) or embeddings. */
+async function answerWork(ctx: ChatContext, request: ChatRequest | EmbeddingsWork): Promise<WorkAnswer> {
+  if (isEmbeddingsWork(request)) {
+    const outcome = await runEmbeddings(ctx, request.model, inputsOf(request));
+    const meta: ResponseMeta = { tier: outcome.model.tier, model: outcome.model.id, provider: outcome.model.provider, cache: outcome.cache, costUsd: outcome.costUsd, savedUsd: outcome.savedUsd };
+    return { response: embeddingsBody(outcome, request.encoding_format), completion: null, meta };
+  }
+  const answer = await runChat(ctx, { ...request, stream: false });
+  if (answer.kind !== "completion") throw new GatewayError(500, "internal_error", "A work item produced a stream");
+  return { response: answer.completion, completion: answer.completion, meta: answer.meta };
+}
+
 /** Runs one attempt through the normal pipeline; the caller commits its record (commitAttempt). */
 export async function runWorkCall(env: Env, waitUntil: (promise: Promise<unknown>) => void, call: WorkCall): Promise<WorkCallResult> {
   const requestId = attemptRequestId(call.ownerId, call.attempt);
@@ -71,11 +94,9 @@ export async function runWorkCall(env: Env, waitUntil: (promise: Promise<unknown
   ledger.event.key_id = call.tenant.keyId || null;
   const ctx = { ...queueChatContext(env, waitUntil, call.tenant, call.hints, ledger, call.simFault), ...(call.session ? { session: call.session } : {}) };
   const startedAt = Date.now();
-  let outcome: { ok: true; completion: ChatCompletion; meta: ResponseMeta } | { ok: false; error: GatewayError; retryable: boolean; retryAfterS?: number };
+  let outcome: ({ ok: true } & WorkAnswer) | { ok: false; error: GatewayError; retryable: boolean; retryAfterS?: number };
   try {
-    const answer = await withHeartbeat(call.heartbeat, () => settleOnEnd(ctx, runChat(ctx, { ...call.request, stream: false })));
-    if (answer.kind !== "completion") throw new GatewayError(500, "internal_error", "A work item produced a stream");
-    outcome = { ok: true, completion: answer.completion, meta: answer.meta };
+    outcome = { ok: true, ...(await withHeartbeat(call.heartbeat, () => settleOnEnd(ctx, answerWork(ctx, call.request)))) };
   } catch (thrown) {
     const error = asGatewayError(thrown);
     ledger.event.status = error.status;

@@ -12,8 +12,8 @@ import { claimStep, getRun, getStep, getSteps, RunHintsSchema, type RunRow, sett
 import { LEASE_MS, stepHeartbeat } from "./work-lease";
 import type { StepMessage } from "./work-messages";
 
-function completionText(completion: ChatCompletion): string {
-  const message = completion.choices[0]?.message;
+function completionText(completion: ChatCompletion | null): string {
+  const message = completion?.choices[0]?.message;
   if (typeof message?.content === "string") return message.content;
   const call = message?.tool_calls?.[0];
   return call ? call.function.arguments : "";

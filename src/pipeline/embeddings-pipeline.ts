@@ -61,3 +61,21 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   event.detail = { ...event.detail, estimate_usd: estimate.usd, reserved_usd: admission.reservedUsd };
   return { vectors, model, inputTokens, cache, costUsd, savedUsd, meta: {} };
 }
+
+/** OpenAI's base64 encoding: little-endian float32, which the official SDKs request by default. */
+function toBase64(vector: number[]): string {
+  const bytes = new Uint8Array(new Float32Array(vector).buffer);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** The OpenAI embeddings body, for the route and for a batch's output file alike. */
+export function embeddingsBody(outcome: EmbeddingsOutcome, encoding: "float" | "base64" | undefined) {
+  return {
+    object: "list" as const,
+    data: outcome.vectors.map((vector, index) => ({ object: "embedding" as const, index, embedding: encoding === "base64" ? toBase64(vector) : vector })),
+    model: outcome.model.id,
+    usage: { prompt_tokens: outcome.inputTokens, total_tokens: outcome.inputTokens },
+  };
+}

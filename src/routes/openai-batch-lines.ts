@@ -1,6 +1,7 @@
 import { GatewayError } from "../errors";
 import type { BatchEndpoint } from "../files/batch-links";
 import type { ChatCompletion } from "../providers/provider-types";
+import { type EmbeddingsRequest, EmbeddingsRequestSchema, type EmbeddingsWork } from "../validate/embeddings-request";
 import { validate } from "../validate/parse-json-body";
 import { completionBody } from "./openai-render";
 import { completionOutput, newId, responseObject } from "./responses-output";
@@ -41,6 +42,17 @@ export function parseInputLines(text: string, endpoint: BatchEndpoint): InputLin
       items.push({ custom_id: raw.custom_id, method: "POST", body: raw.body });
       return;
     }
+    if (endpoint === "/v1/embeddings") {
+      let embeddings: EmbeddingsRequest;
+      try {
+        embeddings = validate(EmbeddingsRequestSchema, raw.body);
+      } catch (error) {
+        throw lineError(i + 1, error instanceof Error ? error.message : "invalid embeddings body");
+      }
+      const work: EmbeddingsWork = { kind: "embeddings", model: embeddings.model, input: embeddings.input, ...(embeddings.encoding_format ? { encoding_format: embeddings.encoding_format } : {}) };
+      items.push({ custom_id: raw.custom_id, method: "POST", body: work });
+      return;
+    }
     let responses: ResponsesRequest;
     try {
       responses = validate(ResponsesRequestSchema, raw.body);
@@ -62,7 +74,10 @@ export interface ItemRow {
   error_json: string | null;
 }
 
-function answerBody(completion: ChatCompletion, endpoint: BatchEndpoint, request: ResponsesRequest | undefined) {
+function answerBody(response: unknown, endpoint: BatchEndpoint, request: ResponsesRequest | undefined) {
+  // An embeddings item stored the list body a client of /v1/embeddings gets.
+  if (endpoint === "/v1/embeddings") return response;
+  const completion = response as ChatCompletion;
   if (endpoint === "/v1/chat/completions") return completionBody(completion);
   const body = request ?? { model: completion.model, input: "" };
   const { output, finish } = completionOutput(completion);
@@ -76,7 +91,7 @@ export function outputFiles(rows: ItemRow[], endpoint: BatchEndpoint, requests: 
   for (const row of rows) {
     const id = `batch_req_${row.id}`;
     if (row.status === "succeeded" && row.result_json) {
-      const stored = JSON.parse(row.result_json) as { response: ChatCompletion };
+      const stored = JSON.parse(row.result_json) as { response: unknown };
       const body = answerBody(stored.response, endpoint, requests.get(row.custom_id));
       output += `${JSON.stringify({ id, custom_id: row.custom_id, response: { status_code: 200, request_id: row.id, body }, error: null })}\n`;
       continue;

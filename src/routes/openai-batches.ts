@@ -17,7 +17,7 @@ import type { ResponsesRequest } from "./responses-translate";
 // Batches created here are linked to their files; a request about an unlinked batch (the inline form)
 // falls through to routes/batches.ts.
 
-const ENDPOINTS = new Set<string>(["/v1/chat/completions", "/v1/responses"]);
+const ENDPOINTS = new Set<string>(["/v1/chat/completions", "/v1/responses", "/v1/embeddings"]);
 
 const CreateSchema = z
   .object({
@@ -100,12 +100,12 @@ export const openaiBatchRoutes = new Hono<AppEnv>()
     if (raw === null) return next();
     const body = validate(CreateSchema, raw);
     const { tenantId } = c.var.tenant;
-    if (!isEndpoint(body.endpoint)) throw GatewayError.invalid(`endpoint: ${[...ENDPOINTS].join(" and ")} are served in batches here`, "endpoint");
+    if (!isEndpoint(body.endpoint)) throw GatewayError.invalid(`endpoint: ${[...ENDPOINTS].join(", ")} are served in batches here`, "endpoint");
     const file = await headFile(c.env.FILES, tenantId, body.input_file_id);
     const input = file?.purpose === "batch" ? await readFile(c.env.FILES, tenantId, body.input_file_id) : null;
     if (!input) throw new GatewayError(404, "not_found", `No such file '${body.input_file_id.slice(0, 128)}' with purpose batch`, "input_file_id");
     const lines = parseInputLines(await input.text(), body.endpoint);
-    const requests = lines.map(({ custom_id, method, body: request }) => ({ custom_id, method, ...(body.endpoint === "/v1/chat/completions" ? { url: body.endpoint } : {}), body: request }));
+    const requests = lines.map(({ custom_id, method, body: request }) => ({ custom_id, method, ...(body.endpoint === "/v1/responses" ? {} : { url: body.endpoint }), body: request }));
     const { batch } = await submitBatch(c.env, {
       tenant: c.var.tenant,
       body: { requests, completion_window: body.completion_window, off_peak: true, ...(body.metadata ? { metadata: body.metadata } : {}) },

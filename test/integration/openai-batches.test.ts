@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { call, createTenant } from "../fixtures/gateway";
 import { runCron, waitFor } from "../fixtures/jobs-fixtures";
-import { CreateChatCompletionResponse, ResponseObject } from "../fixtures/openai-spec-schemas";
+import { CreateChatCompletionResponse, CreateEmbeddingResponse, ResponseObject } from "../fixtures/openai-spec-schemas";
 import { openaiClient } from "../fixtures/sdk-clients";
 
 // Batch and OpenAIFile from OpenAI's OpenAPI description: their `required` lists.
@@ -64,6 +64,38 @@ describe("OpenAI Files and Batch API through the openai SDK", () => {
     expect(outputFile.purpose).toBe("batch_output");
     const listed = await client.batches.list();
     expect(listed.data.map((b) => b.id)).toContain(batch.id);
+  });
+
+  it("a /v1/embeddings batch answers each line with an embeddings list, through the same admission and ledger", async () => {
+    const tenant = await tenantInWindow();
+    const client = openaiClient(tenant.key);
+    const line = (i: number, extra: Record<string, unknown> = {}) => ({ custom_id: `e-${i}`, method: "POST", url: "/v1/embeddings", body: { model: "sim/embed", input: [`chunk ${i} a`, `chunk ${i} b`], ...extra } });
+    const file = await client.files.create({ file: jsonl([line(1), line(2, { encoding_format: "base64" })]), purpose: "batch" });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/embeddings", completion_window: "24h" });
+    expect(batch.endpoint).toBe("/v1/embeddings");
+    const done = await finished(client, batch.id);
+    expect(done).toMatchObject({ status: "completed", request_counts: { total: 2, completed: 2, failed: 0 } });
+    const lines = (await (await client.files.content(done.output_file_id ?? "")).text()).trim().split("\n").map((l) => OutputLine.parse(JSON.parse(l)));
+    const [floats, base64] = lines.map((l) => CreateEmbeddingResponse.parse(l.response?.body));
+    expect(floats?.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(Array.isArray(floats?.data[0]?.embedding)).toBe(true);
+    expect(typeof base64?.data[0]?.embedding).toBe("string");
+    expect(floats?.model).toBe("sim/embed");
+    const rows = await waitFor(async () => {
+      const found = await call(`/v1/usage?group_by=model`, { headers: { authorization: `Bearer ${tenant.key}` } }).then((r) => r.json<{ data: { model?: string; requests: number }[] }>());
+      const embed = found.data.find((d) => d.model === "sim/embed");
+      return embed && embed.requests >= 2 ? embed : null;
+    }, "two embeddings rows in the ledger");
+    expect(rows.requests).toBe(2);
+  });
+
+  it("an embeddings batch with a chat model, or a bad line, is refused at creation", async () => {
+    const { key } = await tenantInWindow();
+    const client = openaiClient(key);
+    const wrongModel = await client.files.create({ file: jsonl([{ custom_id: "x", method: "POST", url: "/v1/embeddings", body: { model: "sim/fast", input: "hi" } }]), purpose: "batch" });
+    await expect(client.batches.create({ input_file_id: wrongModel.id, endpoint: "/v1/embeddings", completion_window: "24h" })).rejects.toMatchObject({ status: 400 });
+    const noInput = await client.files.create({ file: jsonl([{ custom_id: "y", method: "POST", url: "/v1/embeddings", body: { model: "sim/embed" } }]), purpose: "batch" });
+    await expect(client.batches.create({ input_file_id: noInput.id, endpoint: "/v1/embeddings", completion_window: "24h" })).rejects.toMatchObject({ status: 400 });
   });
 
   it("a /v1/responses batch answers each line with a Response object", async () => {
@@ -130,9 +162,13 @@ describe("OpenAI Files and Batch API through the openai SDK", () => {
     expect(stolen.status).toBe(404);
 
     const asOwner = { authorization: `Bearer ${owner.key}`, "content-type": "application/json" };
-    const embeddings = await call("/v1/batches", { method: "POST", headers: asOwner, body: JSON.stringify({ input_file_id: file.id, endpoint: "/v1/embeddings", completion_window: "24h" }) });
-    expect(embeddings.status).toBe(400);
-    expect((await embeddings.json<{ error: { param: string } }>()).error.param).toBe("endpoint");
+    const legacy = await call("/v1/batches", { method: "POST", headers: asOwner, body: JSON.stringify({ input_file_id: file.id, endpoint: "/v1/completions", completion_window: "24h" }) });
+    expect(legacy.status).toBe(400);
+    expect((await legacy.json<{ error: { param: string } }>()).error.param).toBe("endpoint");
+    // A chat file sent as an embeddings batch: its lines name another endpoint.
+    const mismatched = await call("/v1/batches", { method: "POST", headers: asOwner, body: JSON.stringify({ input_file_id: file.id, endpoint: "/v1/embeddings", completion_window: "24h" }) });
+    expect(mismatched.status).toBe(400);
+    expect((await mismatched.json<{ error: { param: string } }>()).error.param).toBe("input_file_id");
     const badFile = await client.files.create({ file: new File(['{"custom_id":"x"}\nnot json'], "bad.jsonl"), purpose: "batch" });
     const bad = await call("/v1/batches", { method: "POST", headers: asOwner, body: JSON.stringify({ input_file_id: badFile.id, endpoint: "/v1/chat/completions", completion_window: "24h" }) });
     expect(bad.status).toBe(400);
