@@ -8,18 +8,10 @@
 
 import { estimateTier, topK } from "../src/routing/knn-router.ts";
 
+import { mulberry32 as rng } from "./seeded-random.mjs";
+
 export const LEARNED_FEATURES = ["complexity", "knn_fail", "knn_similarity"];
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle(items, seed) {
   const rand = rng(seed);

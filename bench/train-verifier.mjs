@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { FEATURE_NAMES } from "../src/cache/pair-features.ts";
 import { featurisedPairs } from "./verifier-data.mjs";
+import { mulberry32 } from "./seeded-random.mjs";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -34,16 +35,6 @@ const VETOES = { numbers: "numbers_differ", entities: "entities_differ", negatio
 // A veto stays unless the model alone is precise on the pairs it fires on, with enough of them to tell.
 const VETO_MIN_EVIDENCE = 30;
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function standardiser(rows) {
   const d = rows[0].length;

@@ -3,6 +3,8 @@
 // intents are not, and several intents come in near-miss families on purpose (France / Germany,
 // car / truck, Saturday / Sunday, 2 / 5 vehicles, with / without a tag), because that is where a
 // semantic cache serves the wrong answer.
+import { mulberry32 as prng } from "../seeded-random.mjs";
+
 export const SYSTEM_PROMPT = "You are the support assistant of Northway Tolls. Answer in two sentences.";
 
 export const INTENTS = [
@@ -37,15 +39,6 @@ export const INTENTS = [
 ];
 
 /** mulberry32: small, fast and the same on every machine, so a seed names a trace. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A replayable trace: FAQ popularity is Zipf-like (a few intents dominate), each request picks a tenant

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { percentile } from "../load-driver.mjs";
 import { startGateway } from "../gateway.mjs";
+import { mulberry32 as rng } from "../seeded-random.mjs";
 
 const TENANTS = 4;
 const CONCURRENCY = 16;
@@ -23,15 +24,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const round = (n, d = 1) => (n == null || !Number.isFinite(n) ? null : Number(n.toFixed(d)));
 
 // Deterministic mix (mulberry32), so two runs send the same sequence of kinds.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pickKind(random) {
   const total = MIX.reduce((s, [, w]) => s + w, 0);
