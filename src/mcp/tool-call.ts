@@ -3,6 +3,7 @@ import { sha256Hex } from "../auth/key-hash";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { RequestLedger } from "../ledger/request-ledger";
+import { BACKOFF_CAP_MS, backoffMs } from "../providers/call-with-fallback";
 import { openSessionStep, type SessionScope, type SessionTicket } from "../sessions/session-gate";
 import { formatRemaining } from "../sessions/session-types";
 import { isAllowed, type McpServer, type ResolvedToolPolicy, toolPolicy } from "./server-registry";
@@ -10,8 +11,6 @@ import { claimToolCall } from "./tool-idempotency";
 import { canonicalJson, readToolResult, toolCacheKey, writeToolResult } from "./tool-result-cache";
 import { callUpstreamTool, isTimeout, isTransient, upstreamTools } from "./upstream-client";
 
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 2_000;
 const SLOT_MARGIN_MS = 5_000;
 
 /** One POST to /v1/mcp/:name: what every tools/call in it shares. */
@@ -154,8 +153,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
         health = isTransient(error) ? false : null;
         if (!canRetry || attempt === attempts || !isTransient(error)) break;
         if (ticket && !(await ticket.retry(`${server.name}/${tool.name}`))) break;
-        const backoff = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt - 1, undefined, Math.random)));
       }
     }
     if (claim) await claim.release().catch(() => undefined);

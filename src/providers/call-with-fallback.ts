@@ -64,7 +64,7 @@ export interface ChainFailure {
 }
 
 const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 2_000;
+export const BACKOFF_CAP_MS = 2_000;
 
 /** Exponential backoff with full jitter; a server's Retry-After is a floor, never ignored. */
 export function backoffMs(retry: number, retryAfterMs: number | undefined, random: () => number): number {
