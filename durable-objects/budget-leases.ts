@@ -25,7 +25,7 @@ const MIN_REQUESTS = 4;
 /** Each request a lease may admit holds a row in the rate window; this bounds the rows one grant writes. */
 const MAX_REQUESTS = 200;
 /** The object keeps a lease's slice reserved this long past its end, for requests still in flight. */
-export const LEASE_HOLD_MS = 150_000;
+const LEASE_HOLD_MS = 150_000;
 
 type LeaseRow = { id: string; keys_json: string; usd: number; requests: number; slots: number; expires_at: number };
 

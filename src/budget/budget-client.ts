@@ -43,8 +43,8 @@ export function estimateChain(req: ChatRequest, chain: readonly CatalogModel[], 
 }
 
 /** Input-only models (embeddings): the padded token count is the whole cost. */
-export function estimateInput(texts: readonly string[], model: CatalogModel): ChainEstimate {
-  const tokens = texts.reduce((sum, text) => sum + Math.ceil(countText(text) * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS, 0);
+export function estimateInput(texts: readonly string[], model: CatalogModel, counts: readonly number[] = texts.map(countText)): ChainEstimate {
+  const tokens = counts.reduce((sum, count) => sum + Math.ceil(count * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS, 0);
   const usd = priceUsd(model, tokens, 0);
   return { promptTokens: tokens, outputTokens: 0, usd, perModel: { [model.id]: usd } };
 }

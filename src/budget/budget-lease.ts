@@ -260,13 +260,6 @@ export class LeaseBook {
     this.asking.set(key, settled.catch(() => undefined));
     return settled;
   }
-
-  /** Tests: forget every lease (the object releases their slices when they expire). */
-  clear(): void {
-    this.leases.clear();
-    this.asking.clear();
-    this.lastAsked.clear();
-  }
 }
 
 export const isolateLeases = new LeaseBook();

@@ -37,7 +37,9 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   if (!instance) throw GatewayError.invalid(`Model '${model.id}' has no configured provider`, "model");
   Object.assign(event, { model: model.id, provider: model.provider, tier: model.tier, route_reason: route.reason });
 
-  const estimate = estimateInput(inputs, model);
+  // Tokenizing is the costly part of an embeddings request (up to a megabyte of text): once.
+  const counts = inputs.map(countText);
+  const estimate = estimateInput(inputs, model, counts);
   // An agent session's limits are checked (and its step reserved) before anything is spent.
   await openEmbeddingsStep(ctx, model.id, inputs, estimate.usd, estimate.promptTokens);
   const deadline = deadlineMs(hints, tenant);
@@ -51,7 +53,7 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
       : new GatewayError(502, "upstream_error", `Embeddings failed: ${result.error.message}`);
   }
   const { vectors, hits } = result.value;
-  const inputTokens = inputs.reduce((sum, text) => sum + countText(text), 0);
+  const inputTokens = counts.reduce((sum, count) => sum + count, 0);
   const billed = result.value.promptTokens || (hits === inputs.length ? 0 : inputTokens);
   const costUsd = priceUsd(model, billed, 0);
   settleFirst(ctx, admission, costUsd, billed);
