@@ -61,8 +61,10 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
 
   const deadline = deadlineMs(hints, tenant);
   const deadlineAt = Date.now() + deadline;
-  const estimate = estimateChain(req, plan.primary.chain);
-  const degradedEstimate = plan.degraded === plan.primary ? estimate : estimateChain(req, plan.degraded.chain);
+  // One tokenizer pass prices both chains.
+  const promptTokens = countPromptTokens(req);
+  const estimate = estimateChain(req, plan.primary.chain, promptTokens);
+  const degradedEstimate = plan.degraded === plan.primary ? estimate : estimateChain(req, plan.degraded.chain, promptTokens);
   let admission: Admission;
   try {
     admission = await ctx.stage("admit", () => admitRequest({ ...admissionOf(ctx, deadline), requestId: event.request_id, estimate, degradedEstimate }));
