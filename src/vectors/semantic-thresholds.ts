@@ -1,4 +1,7 @@
-// The cosine a semantic match needs, per embedder, when a tenant's policy sets none. Cosine scales
+// The cosine a semantic match needs, per embedder, when a tenant's policy sets none and no learned
+// verifier was trained for it: for an embedder the verifier knows (local/use-lite), the cut comes from
+// its weights (`candidate_cosine` in src/cache/verifier-weights.ts) and the number here only serves
+// the eval as the old cosine-only default. Cosine scales
 // differ between models, so one number cannot serve them all. No imports on purpose: the Worker
 // bundles it and bench/eval-semantic.mjs reads it directly (Node type stripping), so the curve
 // always reports how the shipped default performs.
