@@ -81,7 +81,7 @@ export function buildApp() {
       ledger.event.error_code = c.error instanceof GatewayError ? c.error.code : `http_${c.res.status}`;
     }
     if (!ledger.event.stream) ledger.event.latency_ms = ledger.elapsedMs();
-    c.executionCtx.waitUntil(ledger.flush(c.env, c.res.status).finally(() => log.emit(ledger.event)));
+    c.executionCtx.waitUntil(ledger.flush(c.env, c.res.status, (event) => c.executionCtx.waitUntil(log.emit(event))));
   });
   app.use("/v1/*", async (c, next) => {
     startTime(c, "auth");

@@ -44,8 +44,13 @@ export class RequestLedger {
   }
 
   /** Writes the row: with the settlement when one is attached, else (or if that fails) on the ledger queue. */
-  async flush(env: Env, status: number): Promise<void> {
+  /**
+   * Writes the row. `onFinal` sees the finished row before it is written: the request's log line need
+   * not wait for a settlement that a lease batches for a moment.
+   */
+  async flush(env: Env, status: number, onFinal?: (event: LedgerEvent) => void): Promise<void> {
     const event = await this.finalize(status);
+    onFinal?.(event);
     if (this.settlement) {
       try {
         await this.settlement(event);
