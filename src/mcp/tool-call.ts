@@ -1,5 +1,6 @@
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { sha256Hex } from "../auth/key-hash";
+import { type Admission, admitRequest } from "../budget/admission";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { RequestLedger } from "../ledger/request-ledger";
@@ -136,6 +137,18 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
       return withMeta(claim.result, { "tollgate/idempotent_replay": true, ...meta });
     }
 
+    // A tool that costs money spends like a model call: admitted against the tenant's budgets first.
+    const admission = await admitTool(ctx, event.request_id, `${server.name}/${tool.name}`, policy.cost_usd ?? 0, holdMs).catch(async (error: unknown) => {
+      if (claim) await claim.release().catch(() => undefined);
+      if (!(error instanceof GatewayError)) throw error;
+      finish(error.status, 0, "bypass");
+      record(error.status, error.code);
+      throw refusal(ErrorCode.InvalidRequest, error.message, { code: error.code, status: error.status, ...(error.headers["retry-after"] ? { retry_after_s: Number(error.headers["retry-after"]) } : {}) });
+    });
+    const charge = (costUsd: number) => {
+      if (admission) ledger.settleWith((row) => admission.settle(costUsd, 0, row));
+    };
+
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       event.attempts = attempt;
@@ -146,6 +159,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
         if (cacheKey && !result.isError) ctx.waitUntil(writeToolResult(env.CACHE_KV, cacheKey, result, policy.cache_ttl_s).catch(() => undefined));
         if (claim) await (result.isError ? claim.release() : claim.complete(result)).catch(() => undefined);
         const meta = finish(result.isError ? 422 : 200, costUsd, cacheKey ? "miss" : "bypass");
+        charge(costUsd);
         record(result.isError ? 422 : 200, result.isError ? "tool_error" : null);
         return withMeta(result, { "tollgate/cache": cacheKey ? "miss" : "bypass", "tollgate/cost_usd": costUsd, "tollgate/attempts": attempt, ...meta });
       } catch (error) {
@@ -162,6 +176,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
     const timedOut = isTimeout(lastError);
     const status = refused ? 400 : timedOut ? 504 : 502;
     finish(status, 0, cacheKey ? "miss" : "bypass");
+    charge(0);
     event.detail = { error: lastError instanceof Error ? lastError.message.slice(0, 500) : String(lastError) };
     record(status, refused ? "tool_refused" : timedOut ? "deadline_exceeded" : "upstream_error");
     if (refused) throw new McpError(refused.code, refused.message.replace(/^MCP error -?\d+: /, ""), refused.data);
@@ -178,4 +193,14 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
   } finally {
     ctx.waitUntil(bulkhead.release(event.request_id, tool.name, health).catch(() => undefined));
   }
+}
+
+/**
+ * Only a priced tool spends, so only it is admitted: its per-call cost is reserved like a model's
+ * worst case (rate and in-flight limits count it as a request) and settled with the ledger row.
+ */
+function admitTool(ctx: ToolCallContext, requestId: string, toolId: string, costUsd: number, holdMs: number): Promise<Admission | undefined> {
+  if (costUsd <= 0) return Promise.resolve(undefined);
+  const estimate = { promptTokens: 0, outputTokens: 0, usd: costUsd, perModel: { [toolId]: costUsd } };
+  return admitRequest({ env: ctx.env, tenantId: ctx.tenant.tenantId, keyId: ctx.tenant.keyId, requestId, task: ctx.task, estimate, degradedEstimate: estimate, holdMs });
 }

@@ -310,4 +310,31 @@ describe("MCP tool gateway through npm start", () => {
     // Two sessions: agent-1 made three of them (lookup x2, echo), agent-2 one (flaky_session).
     assert.equal(profile.tool_calls_per_session, 2);
   });
+
+  it("admits a priced tool against the tenant's budget: the call past it is refused before the upstream", async () => {
+    const tenant = await api("/admin/tenants", { method: "POST", body: { name: "mcp-priced", budgets: [{ scope: "tenant", period: "total", limit_usd: 0.005 }] } });
+    assert.equal(tenant.status, 201, JSON.stringify(tenant.json));
+    const priced = (await api(`/admin/tenants/${tenant.json.id}/keys`, { method: "POST" })).json.key;
+    const url = `http://127.0.0.1:${upstream.address().port}/mcp`;
+    const registered = await api("/v1/mcp/servers/paid", { method: "PUT", token: priced, body: { url, allowed_tools: ["lookup"], tools: { lookup: { cost_usd: 0.002, cache_ttl_s: 0 } } } });
+    assert.equal(registered.status, 200, JSON.stringify(registered.json));
+    const client = new Client({ name: "mcp-gateway-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${gateway.url}/v1/mcp/paid`), { requestInit: { headers: { authorization: `Bearer ${priced}`, "x-tollgate-task": "priced" } } }));
+    const before = seen.lookup;
+    const answers = [];
+    for (const q of ["one", "two", "three"]) answers.push(await client.callTool({ name: "lookup", arguments: { q } }).then((r) => r._meta["tollgate/cost_usd"], (e) => e.data?.code));
+    // $0.005 pays for two calls at $0.002; the third would end at $0.006.
+    assert.deepEqual(answers, [0.002, 0.002, "budget_exceeded"]);
+    assert.equal(seen.lookup - before, 2);
+    await client.close();
+    let spent;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+      const view = await api("/v1/budget", { token: priced });
+      const budget = view.json.data.find((b) => b.scope === "tenant");
+      spent = budget;
+      if (budget.reserved_usd < 1e-12) break;
+    }
+    assert.ok(Math.abs(spent.spent_usd - 0.004) < 1e-9, JSON.stringify(spent));
+    assert.ok(spent.reserved_usd < 1e-12, JSON.stringify(spent));
+  });
 });
