@@ -133,6 +133,21 @@ export class AgentSession extends DurableObject<Env> {
     return true;
   }
 
+  /**
+   * Raises a running step's reservation to a dearer fallback's worst case, in one synchronous section
+   * like `open`: false (and nothing reserved) when `max_usd` cannot cover the difference.
+   */
+  async cover(stepId: string, usd: number): Promise<boolean> {
+    const row = this.session();
+    const step = this.sql.exec<{ reserved_usd: number; status: string }>(`SELECT reserved_usd, status FROM steps WHERE id = ?`, stepId).toArray()[0];
+    if (!row || !step || step.status !== "running") return false;
+    if (usd <= step.reserved_usd) return true;
+    const limits = JSON.parse(row.limits_json) as SessionLimits;
+    if (limits.max_usd !== undefined && this.totals().committed_usd - step.reserved_usd + usd > limits.max_usd + EPSILON) return false;
+    this.sql.exec(`UPDATE steps SET reserved_usd = ? WHERE id = ?`, usd, stepId);
+    return true;
+  }
+
   /** Swaps the step's reservation for what it really cost; a second settle of the same step is a no-op. */
   async settle(input: SettleStepInput): Promise<SessionRemaining | null> {
     const now = input.now ?? Date.now();

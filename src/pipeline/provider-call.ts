@@ -63,7 +63,13 @@ export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RouteP
     maxAttemptsPerModel: MAX_ATTEMPTS_PER_MODEL,
     breaker: ctx.breaker,
     clientSignal: ctx.signal,
-    afford: (model) => admission.cover(model.id),
+    // The session's step is topped up first: a fallback its max_usd cannot pay for reserves nothing.
+    afford: async (model) => {
+      const worst = admission.estimate.perModel[model.id];
+      const ticket = ctx.session?.ticket;
+      if (ticket && worst !== undefined && !(await ticket.cover(worst))) return false;
+      return admission.cover(model.id);
+    },
   });
 }
 

@@ -92,7 +92,7 @@ export class SessionTicket {
     private readonly caller: SessionCaller,
     readonly sessionId: string,
     readonly stepId: string,
-    private readonly estimateUsd: number,
+    private estimateUsd: number,
     private readonly estimateTokens: number,
     private readonly opened: SessionRemaining,
   ) {}
@@ -117,6 +117,15 @@ export class SessionTicket {
 
   remainingHeader(outcome?: Pick<SessionOutcome, "costUsd" | "tokens">): string {
     return formatRemaining(outcome ? this.remainingAfter(outcome.costUsd, outcome.tokens) : this.opened);
+  }
+
+  /** Before a dearer fallback runs: the step's reservation must cover its worst case too (false: skip it). */
+  async cover(usd: number): Promise<boolean> {
+    if (usd <= this.estimateUsd || this.settled) return !this.settled;
+    const { env, tenant } = this.caller;
+    if (!(await sessionStub(env, tenant.tenantId, this.sessionId).cover(this.stepId, usd))) return false;
+    this.estimateUsd = usd;
+    return true;
   }
 
   /** The gateway's own retry of this step's tool: false once the tool is out of retries in this session. */

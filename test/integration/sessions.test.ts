@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { estimateCost } from "../../src/budget/budget-client";
+import { estimateChain, estimateCost } from "../../src/budget/budget-client";
 import { DEFAULT_CATALOG, findModel } from "../../src/config/model-catalog";
 import type { SessionView } from "../../src/sessions/session-types";
 import type { ChatRequest } from "../../src/validate/chat-request";
-import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
 
 const NO_CACHE = { "x-tollgate-cache": "no-store" };
 const ask = (i: number): ChatRequest => ({ model: "sim/fast", max_tokens: 40, messages: [{ role: "user", content: `Plan step ${i} of the migration` }] });
@@ -152,6 +152,32 @@ describe("agent sessions", () => {
     const costs = await env.DB.prepare("SELECT SUM(cost_usd) AS c FROM ledger WHERE tenant_id = ? GROUP BY session_id ORDER BY c").bind(tenant.id).all<{ c: number }>();
     expect(triage?.sessions?.cost_usd.p50).toBeCloseTo(costs.results[1]?.c ?? -1, 12);
     expect(triage?.sessions?.cost_usd.p95).toBeCloseTo(costs.results[2]?.c ?? -1, 12);
+  });
+
+  it("tops a step up before a dearer fallback, and skips one max_usd cannot cover", async () => {
+    const req: ChatRequest = { model: "auto", max_tokens: 40, messages: [{ role: "user", content: "Summarise the session fallback case" }] };
+    const [first, second] = ["sim/fast", "sim-b/fast"].map((id) => findModel(DEFAULT_CATALOG, id));
+    if (!first || !second) throw new Error("catalog");
+    const floor = estimateChain(req, [first]).usd;
+    const dearer = estimateChain(req, [second]).usd;
+    expect(dearer).toBeGreaterThan(floor);
+    // Room for the first model's worst case, not for the dearer fallback's.
+    const tenant = await bigTenant({ sessions: { max_usd: (floor + dearer) / 2 } });
+    await admin("/admin/breakers", "DELETE");
+    const fault = { "x-tollgate-tier": "fast", "x-tollgate-sim-fault": "500;provider=sim-a" };
+    const refused = await chat(tenant.key, req, inSession("s-fallback", fault));
+    expect(refused.status).toBe(402);
+    expect(refused.headers.get("x-tollgate-skipped")).toContain("sim-b/fast=budget");
+    const tight = await settledSession(tenant.key, "s-fallback");
+    expect(tight.counters.cost_usd).toBeLessThanOrEqual((floor + dearer) / 2 + 1e-12);
+    // With room for it, the same fallback answers: the step was topped up, and settles at its real cost.
+    const roomy = await bigTenant({ sessions: { max_usd: dearer * 2 } });
+    const served = await chat(roomy.key, req, inSession("s-fallback", fault));
+    expect(served.status).toBe(200);
+    expect(served.headers.get("x-tollgate-provider")).toBe("sim-b");
+    const view = await settledSession(roomy.key, "s-fallback");
+    const row = await ledgerRow<{ cost_usd: number }>(served.headers.get("x-request-id") ?? "");
+    expect(view.counters.cost_usd).toBeCloseTo(row.cost_usd, 12);
   });
 
   it("counts streamed calls and settles them after the last chunk", async () => {
