@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { endTime, startTime, timing } from "hono/timing";
-import { ulid } from "ulid";
+import { ulid } from "./unique-id";
 import { adminAuth } from "./auth/admin-auth";
 import { tenantAuth } from "./auth/tenant-auth";
 import { GatewayError } from "./errors";

@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import { GatewayError } from "../errors";
 import type { LedgerEvent } from "../ledger/ledger-event";
 import { budgetStub, type ChainEstimate } from "./budget-client";

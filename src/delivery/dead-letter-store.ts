@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 
 export interface DeadLetterRow {
   id: string;

@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 
 // OpenAI Files in R2. Keys start with the tenant id, so another tenant's file id is simply absent (404).
 // The object's custom metadata carries what GET /v1/files/:id returns, so a HEAD answers it.

@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import type { TenantContext } from "../hono-env";
 import type { ChatRequest } from "../validate/chat-request";
 import type { EmbeddingsWork } from "../validate/embeddings-request";

@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";

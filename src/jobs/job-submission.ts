@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import { z } from "zod";
 import { findModel } from "../config/model-catalog";
 import { GatewayError } from "../errors";

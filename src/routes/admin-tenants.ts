@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import { z } from "zod";
 import { generateApiKey, sha256Hex } from "../auth/key-hash";
 import { invalidateKeyHashes } from "../auth/key-store";

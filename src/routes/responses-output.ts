@@ -1,4 +1,4 @@
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import type { ChatCompletion, FinishReason, Usage } from "../providers/provider-types";
 import type { ChatMessage } from "../validate/chat-request";
 import type { ResponsesRequest } from "./responses-translate";

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { ulid } from "ulid";
+import { ulid } from "../unique-id";
 import { z } from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
