@@ -60,5 +60,10 @@ export const mcpRoutes = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .post("/mcp/:name", serveMcp)
-  // Stateless: no server-initiated stream to open (GET) and no MCP session to end (DELETE).
-  .on(["GET", "DELETE"], "/mcp/:name", (c) => c.json({ jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: POST only (stateless)" }, id: null }, 405, { allow: "POST" }));
+  // Stateless: no server-initiated stream to open (GET) and no MCP session to end (DELETE). A wildcard,
+  // not `/mcp/:name`: beside `/mcp/servers/:name` that pattern pushes Hono off its RegExpRouter onto
+  // the slower trie router for every route.
+  .on(["GET", "DELETE"], "/mcp/*", (c) => {
+    if (c.req.path.split("/").length !== 4) return c.notFound();
+    return c.json({ jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: POST only (stateless)" }, id: null }, 405, { allow: "POST" });
+  });
