@@ -89,7 +89,18 @@ export class ProviderBreaker extends DurableObject<Env> {
   }
 
   async report(key: string, ok: boolean, now = Date.now(), config = DEFAULT_BREAKER): Promise<BreakerSnapshot> {
+    return this.reportMany(key, [ok], now, config);
+  }
+
+  /** An isolate's outcomes since its last report, oldest first, applied in order. */
+  async reportMany(key: string, outcomes: boolean[], now = Date.now(), config = DEFAULT_BREAKER): Promise<BreakerSnapshot> {
     const row = this.row(key);
+    for (const ok of outcomes) this.apply(row, ok, now, config);
+    this.save(row);
+    return this.snapshotOf(row, now, config);
+  }
+
+  private apply(row: BreakerRow, ok: boolean, now: number, config: BreakerConfig): void {
     this.sql.exec(`INSERT INTO outcomes (at, ok) VALUES (?, ?)`, now, ok ? 1 : 0);
     row.consecutive = ok ? 0 : row.consecutive + 1;
     const snap = this.snapshotOf(row, now, config);
@@ -111,8 +122,6 @@ export class ProviderBreaker extends DurableObject<Env> {
         row.opened_at = now;
       }
     }
-    this.save(row);
-    return this.snapshotOf(row, now, config);
   }
 
   async reset(key: string): Promise<void> {

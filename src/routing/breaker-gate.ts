@@ -8,6 +8,24 @@ const view = new Map<string, { snapshot: BreakerSnapshot; fetchedAt: number }>()
 const refreshing = new Set<string>();
 /** Keys with a probe in flight from this isolate: a recovering provider gets one request at a time. */
 const probing = new Set<string>();
+// Successes on a closed breaker change nothing urgent: they go in one report per key every 250 ms
+// (or 64 outcomes) instead of a Durable Object call per request. A failure, or any outcome while the
+// breaker is not closed, is sent at once, after the successes before it, so the order holds.
+const BATCH_MS = 250;
+const BATCH_MAX = 64;
+const pending = new Map<string, boolean[]>();
+/** When each key's pending flush was scheduled; one older than a few batches was lost with its request. */
+const scheduled = new Map<string, number>();
+
+function flush(env: Env, key: string): Promise<void> {
+  const outcomes = pending.get(key);
+  if (!outcomes?.length) return Promise.resolve();
+  pending.delete(key);
+  return breakerStub(env, key)
+    .reportMany(key, outcomes)
+    .then((snapshot) => rememberSnapshot(snapshot))
+    .catch(() => undefined);
+}
 
 export function breakerStub(env: Env, key: string) {
   return env.PROVIDER_BREAKER.get(env.PROVIDER_BREAKER.idFromName(key));
@@ -20,6 +38,7 @@ export function rememberSnapshot(snapshot: BreakerSnapshot, now = Date.now()): v
 export function forgetBreakerView(): void {
   view.clear();
   probing.clear();
+  pending.clear();
 }
 
 export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknown>) => void): BreakerGate {
@@ -51,11 +70,24 @@ export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknow
     },
     report(key, ok) {
       probing.delete(key);
+      const outcomes = pending.get(key) ?? [];
+      outcomes.push(ok);
+      pending.set(key, outcomes);
+      const state = view.get(key)?.snapshot.state;
+      if (!ok || state !== "closed" || outcomes.length >= BATCH_MAX) {
+        waitUntil(flush(env, key));
+        return;
+      }
+      const since = scheduled.get(key);
+      if (since !== undefined && Date.now() - since < 4 * BATCH_MS) return;
+      scheduled.set(key, Date.now());
+      // The request that starts a batch sends it: a Worker may not do I/O for another request.
       waitUntil(
-        breakerStub(env, key)
-          .report(key, ok)
-          .then((snapshot) => rememberSnapshot(snapshot))
-          .catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, BATCH_MS))
+          .then(() => {
+            scheduled.delete(key);
+            return flush(env, key);
+          }),
       );
     },
   };

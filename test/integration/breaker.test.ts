@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_BREAKER } from "../../durable-objects/provider-breaker";
 import { backoffMs, breakerKey, callWithFallback } from "../../src/providers/call-with-fallback";
-import { isolateBreakerGate } from "../../src/routing/breaker-gate";
+import { isolateBreakerGate, rememberSnapshot } from "../../src/routing/breaker-gate";
 import { waitFor } from "../fixtures/jobs-fixtures";
 import { DEFAULT_CATALOG } from "../../src/config/model-catalog";
 import { providerInstances } from "../../src/providers/provider-registry";
@@ -46,6 +46,38 @@ describe("ProviderBreaker", () => {
     for (let i = 1; i < DEFAULT_BREAKER.minRequests; i++) last = await stub.report(key, i % 2 === 0, t0 + i);
     expect(last.requests).toBe(DEFAULT_BREAKER.minRequests);
     expect(last.state).toBe("open");
+  });
+});
+
+describe("the isolate's breaker reports", () => {
+  it("batch successes into one Durable Object call, and send a failure at once, after the successes before it", async () => {
+    const { key, stub } = breaker();
+    const sent: number[] = [];
+    const background: Promise<unknown>[] = [];
+    // The real object, behind a wrapper that notes each batch's size.
+    const bound = <T extends object>(target: T, prop: string | symbol) => {
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    };
+    const counting = new Proxy(env.PROVIDER_BREAKER, {
+      get: (ns, prop) =>
+        prop !== "get"
+          ? bound(ns, prop)
+          : (id: DurableObjectId) =>
+              new Proxy(ns.get(id), {
+                get: (real, method) => (method !== "reportMany" ? bound(real, method) : (k: string, outcomes: boolean[]) => (sent.push(outcomes.length), real.reportMany(k, outcomes))),
+              }),
+    });
+    const gate = isolateBreakerGate({ ...env, PROVIDER_BREAKER: counting }, (p) => void background.push(p));
+    rememberSnapshot(await stub.snapshot(key));
+    for (let i = 0; i < 10; i++) gate.report(key, true);
+    await Promise.all(background.splice(0));
+    expect(sent).toEqual([10]);
+    for (let i = 0; i < 4; i++) gate.report(key, true);
+    gate.report(key, false);
+    await Promise.all(background.splice(0));
+    expect(sent).toEqual([10, 5]);
+    expect(await stub.snapshot(key)).toMatchObject({ state: "closed", requests: 15, consecutiveFailures: 1 });
   });
 });
 
