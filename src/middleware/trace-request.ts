@@ -46,6 +46,14 @@ export const traceRequest: MiddlewareHandler<AppEnv> = async function traceReque
   c.set("trace", trace);
   c.header("traceparent", trace.traceparent());
   await next();
+  // Routes that build their own Response (MCP) skipped the header set above.
+  if (!c.res.headers.has("traceparent")) {
+    try {
+      c.res.headers.set("traceparent", trace.traceparent());
+    } catch {
+      // An immutable response (passed through from a fetch) keeps its headers.
+    }
+  }
 
   const span = trace.server;
   const route = routePath(c, -1);

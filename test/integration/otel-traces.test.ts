@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { exporterFor } from "../../src/telemetry/span-exporter";
 import { spansCreated } from "../../src/telemetry/span";
-import { chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
 
 // A local OTLP endpoint: the outbound fetch to it is answered here, as provider HTTP is elsewhere.
 const COLLECTOR = "https://otel-collector.test";
@@ -29,6 +29,19 @@ interface Export {
   body: OtlpBody;
 }
 
+// An upstream MCP server (Streamable HTTP, JSON responses) with one read-only tool that fails on request.
+const TOOLS = "https://tools.otel.test/mcp";
+async function toolServer(request: Request): Promise<Response> {
+  if (request.method !== "POST") return new Response(null, { status: 405 });
+  const message = await request.json<{ id?: number; method: string; params?: { name?: string; arguments?: { q?: string } } }>();
+  if (message.id === undefined) return new Response(null, { status: 202 });
+  const reply = (result: unknown) => Response.json({ jsonrpc: "2.0", id: message.id, result });
+  if (message.method === "initialize") return reply({ protocolVersion: "2025-06-18", capabilities: { tools: {} }, serverInfo: { name: "otel-tools", version: "1.0.0" } });
+  if (message.method === "tools/list") return reply({ tools: [{ name: "search", inputSchema: { type: "object" }, annotations: { readOnlyHint: true } }] });
+  const q = message.params?.arguments?.q ?? "";
+  return reply(q === "fail" ? { content: [{ type: "text", text: "no results" }], isError: true } : { content: [{ type: "text", text: `results for ${q}` }] });
+}
+
 let exports: Export[] = [];
 let collectorStatus = 200;
 const mutable = env as { OTEL_EXPORTER_OTLP_ENDPOINT: string; OTEL_EXPORTER_OTLP_HEADERS: string };
@@ -39,6 +52,7 @@ beforeEach(() => {
   const realFetch = globalThis.fetch;
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
+    if (request.url.startsWith(TOOLS)) return toolServer(request);
     if (!request.url.startsWith(COLLECTOR)) return realFetch(input, init);
     exports.push({ url: request.url, headers: request.headers, body: await request.json<OtlpBody>() });
     return new Response(collectorStatus === 200 ? "{}" : "unavailable", { status: collectorStatus });
@@ -195,6 +209,62 @@ describe("OpenTelemetry GenAI traces (OTLP/HTTP JSON)", () => {
     expect(attr(server, "tollgate.cost_usd")).toBeGreaterThan(0);
   });
 
+  it("an embeddings miss has a client span named by the conventions; a cached one has none", async () => {
+    const tenant = await createTenant();
+    const embed = () => call("/v1/embeddings", { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" }, body: JSON.stringify({ model: "sim/embed", input: "trace this vector" }) });
+    const miss = await embed();
+    expect(miss.status).toBe(200);
+    const { data, usage } = await miss.json<{ data: { embedding: number[] }[]; usage: { prompt_tokens: number } }>();
+    const { server, clients } = await traceOf(traceIdOf(miss));
+    expect(attr(server, "gen_ai.operation.name")).toBe("embeddings");
+    expect(attr(server, "http.route")).toBe("/v1/embeddings");
+    expect(clients).toHaveLength(1);
+    const [client] = clients as [OtlpSpan];
+    expect(client.name).toBe("embeddings embed");
+    expect(attr(client, "gen_ai.operation.name")).toBe("embeddings");
+    expect(attr(client, "gen_ai.provider.name")).toBe("sim-a");
+    expect(attr(client, "gen_ai.request.model")).toBe("embed");
+    expect(attr(client, "gen_ai.usage.input_tokens")).toBe(String(usage.prompt_tokens));
+    expect(attr(client, "gen_ai.embeddings.dimension.count")).toBe(String(data[0]?.embedding.length));
+
+    const cached = await embed();
+    expect(cached.headers.get("x-tollgate-cache")).toBe("exact");
+    const again = await traceOf(traceIdOf(cached));
+    expect(again.all).toEqual([again.server]);
+  });
+
+  it("each MCP tools/call has an execute_tool span under the request's server span", async () => {
+    const tenant = await createTenant();
+    const headers = { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" };
+    const registered = await call("/v1/mcp/servers/otel-tools", { method: "PUT", headers, body: JSON.stringify({ url: TOOLS, allowed_tools: ["search"] }) });
+    expect(registered.status).toBe(200);
+    const rpc = (id: number, q: string) =>
+      call("/v1/mcp/otel-tools", {
+        method: "POST",
+        headers: { ...headers, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+        body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "search", arguments: { q } } }),
+      });
+    const ok = await rpc(1, "toll roads");
+    expect(ok.status).toBe(200);
+    const { server, all } = await traceOf(traceIdOf(ok));
+    expect(server.name).toBe("POST /v1/mcp/:name");
+    const tool = all.find((s) => s.name === "execute_tool search");
+    expect(tool?.kind).toBe(1);
+    expect(tool?.parentSpanId).toBe(server.spanId);
+    expect(tool && attr(tool, "gen_ai.operation.name")).toBe("execute_tool");
+    expect(tool && attr(tool, "gen_ai.tool.name")).toBe("search");
+    expect(tool && attr(tool, "tollgate.mcp.server")).toBe("otel-tools");
+    expect(tool && attr(tool, "tollgate.cache")).toBe("miss");
+    expect(tool && keys(tool)).not.toContain("error.type");
+    expect(tool && keys(tool)).not.toContain("gen_ai.tool.call.arguments");
+
+    const failed = await rpc(2, "fail");
+    const failedTrace = await traceOf(traceIdOf(failed));
+    const failedTool = failedTrace.all.find((s) => s.name === "execute_tool search");
+    expect(failedTool && attr(failedTool, "error.type")).toBe("tool_error");
+    expect(failedTool?.status.code).toBe(2);
+  });
+
   it("a malformed traceparent starts a new trace instead of joining or failing", async () => {
     const tenant = await createTenant();
     for (const bad of ["00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "garbage"]) {
@@ -234,8 +304,14 @@ describe("OpenTelemetry GenAI traces (OTLP/HTTP JSON)", () => {
   });
 
   it("with no endpoint configured, no span is built and nothing is sent", async () => {
-    Object.assign(mutable, { OTEL_EXPORTER_OTLP_ENDPOINT: "" });
     const tenant = await createTenant();
+    // The counter sees the Worker's spans (same isolate): with an endpoint, a miss builds two.
+    const counted = spansCreated();
+    const traced = await chat(tenant.key, { model: "sim/fast", messages: [{ role: "user", content: "traced miss" }] });
+    await traceOf(traceIdOf(traced));
+    expect(spansCreated() - counted).toBe(2);
+    Object.assign(mutable, { OTEL_EXPORTER_OTLP_ENDPOINT: "" });
+    exports = [];
     const before = spansCreated();
     const miss = await chat(tenant.key, { model: "sim/balanced", messages: [{ role: "user", content: "untraced miss" }] }, { "x-tollgate-sim-fault": "500;provider=sim-a", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
     const stream = await chat(tenant.key, { model: "sim/fast", messages: [{ role: "user", content: "untraced stream" }], stream: true });
