@@ -8,6 +8,7 @@ import { adminAuth } from "./auth/admin-auth";
 import { tenantAuth } from "./auth/tenant-auth";
 import { GatewayError } from "./errors";
 import { idempotency } from "./middleware/idempotency";
+import { traceRequest } from "./middleware/trace-request";
 import type { AppEnv } from "./hono-env";
 import { RequestLedger } from "./ledger/request-ledger";
 import { captureRequestLog } from "./ledger/request-log";
@@ -67,6 +68,8 @@ export function buildApp() {
     }),
   );
 
+  // Outermost on /v1: the server span ends after the ledger row is final.
+  app.use("/v1/*", traceRequest);
   app.use("/v1/*", async (c, next) => {
     const ledger = new RequestLedger(c.var.requestId, c.req.path.slice(0, 64));
     c.set("ledger", ledger);

@@ -1,5 +1,6 @@
 import type { TenantLimits, TenantPolicy } from "./config/tenant-policy";
 import type { RequestLedger } from "./ledger/request-ledger";
+import type { RequestTrace } from "./telemetry/request-trace";
 
 export interface TenantContext {
   tenantId: string;
@@ -17,5 +18,7 @@ export interface AppEnv {
     tenant: TenantContext;
     /** The request's ledger row, filled in as the request moves along and emitted once at the end. */
     ledger: RequestLedger;
+    /** The request's trace, when an OTLP endpoint is configured. */
+    trace?: RequestTrace;
   };
 }

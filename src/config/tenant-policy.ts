@@ -73,6 +73,8 @@ export const TenantPolicySchema = z
     /** Agent session limits (x-tollgate-session); `tasks` overrides them per task type. */
     sessions: SessionLimitsSchema.extend({ tasks: z.record(z.string().max(64), SessionLimitsSchema).default({}) }).prefault({}),
     tools: ToolDefaultsSchema.prefault({}),
+    /** OpenTelemetry: message content (gen_ai.input/output.messages) goes on spans only when true. */
+    telemetry: z.object({ content: z.boolean().default(false) }).strict().prefault({}),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

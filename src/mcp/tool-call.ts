@@ -7,6 +7,8 @@ import { RequestLedger } from "../ledger/request-ledger";
 import { BACKOFF_CAP_MS, backoffMs } from "../providers/call-with-fallback";
 import { openSessionStep, type SessionScope, type SessionTicket } from "../sessions/session-gate";
 import { formatRemaining } from "../sessions/session-types";
+import { toolSpan } from "../telemetry/tool-spans";
+import type { RequestTrace } from "../telemetry/request-trace";
 import { isAllowed, type McpServer, type ResolvedToolPolicy, toolPolicy } from "./server-registry";
 import { claimToolCall } from "./tool-idempotency";
 import { canonicalJson, readToolResult, toolCacheKey, writeToolResult } from "./tool-result-cache";
@@ -27,6 +29,8 @@ export interface ToolCallContext {
   /** The session's remaining figures after the last call, for the HTTP response's header. */
   remaining?: string;
   calls: number;
+  /** The HTTP request's trace: each tools/call gets an execute_tool span under it. */
+  trace?: RequestTrace;
 }
 
 export interface ToolCallParams {
@@ -65,9 +69,11 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
   Object.assign(event, { tenant_id: tenant.tenantId, key_id: tenant.keyId, task: ctx.task, model: `${server.name}/${params.name}`, provider: "mcp" });
   if (ctx.session) event.session_id = ctx.session.id;
   let recorded = false;
+  const span = ctx.trace && toolSpan(ctx.trace, { server: server.name, tool: params.name, callId: event.request_id, arguments: params.arguments });
   const record = (status: number, errorCode: string | null) => {
     recorded = true;
     Object.assign(event, { status, error_code: errorCode });
+    span?.finish(event);
     ctx.waitUntil(ledger.flush(env, status).catch(() => undefined));
   };
 

@@ -8,6 +8,7 @@ import { fixedTier, isSensitive, planRequest, type RequestPlan, type RoutePlan }
 import { learnedTier, recordSamples, type Sample } from "../routing/learned-router";
 import { openModelStep } from "../sessions/session-gate";
 import { complexityTier } from "../routing/tier-suggestion";
+import { endWithStream } from "../telemetry/genai-spans";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import type { ChatRequest } from "../validate/chat-request";
 import { type Embedder, selectEmbedder } from "../vectors/embedder";
@@ -163,6 +164,7 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admitted: Admit
   const metered = meterStream(result.value.stream, (summary) => {
     const usage = streamUsage(req, summary);
     const cost = chargeUsage(event, model, usage);
+    endWithStream(result.value.span, ctx.trace, model, summary, usage);
     settleFirst(ctx, admission, cost, usage.total_tokens);
     event.ttfb_ms = summary.firstChunkAt ? Math.max(0, summary.firstChunkAt - event.ts) : null;
     event.latency_ms = Math.max(1, summary.endedAt - event.ts);

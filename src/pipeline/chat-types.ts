@@ -5,6 +5,7 @@ import type { CacheStatus } from "../ledger/ledger-event";
 import type { RequestLedger } from "../ledger/request-ledger";
 import type { BreakerGate } from "../providers/call-with-fallback";
 import type { SessionScope } from "../sessions/session-gate";
+import type { RequestTrace } from "../telemetry/request-trace";
 import type { ChatChunk, ChatCompletion } from "../providers/provider-types";
 import type { RequestHints } from "../validate/request-hints";
 import type { StreamSummary } from "./metered-stream";
@@ -22,6 +23,8 @@ export interface ChatContext {
   signal?: AbortSignal;
   /** x-tollgate-session: the agent session this call is a step of. */
   session?: SessionScope;
+  /** The request's OpenTelemetry trace; absent when no OTLP endpoint is configured (nothing is built). */
+  trace?: RequestTrace;
   /** Wraps a stage so it shows up in Server-Timing. */
   stage: <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 }

@@ -6,6 +6,8 @@ import type { CacheStatus } from "../ledger/ledger-event";
 import { availableCatalog, providerInstances } from "../providers/provider-registry";
 import { planEmbedding } from "../routing/route-plan";
 import { openEmbeddingsStep } from "../sessions/session-gate";
+import { ATTR_GEN_AI_EMBEDDINGS_DIMENSION_COUNT, ATTR_GEN_AI_RESPONSE_MODEL, ATTR_GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS } from "../telemetry/semconv";
+import { failInference, startInference } from "../telemetry/genai-spans";
 import { countText } from "../tokens/count-tokens";
 import { embedWithCache } from "../vectors/embedding-cache";
 import type { ChatContext } from "./chat-types";
@@ -45,8 +47,10 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   const deadline = deadlineMs(hints, tenant);
   const admission = await ctx.stage("admit", () => admitRequest({ ...admissionOf(ctx, deadline), requestId: event.request_id, estimate, degradedEstimate: estimate }));
   const signal = AbortSignal.any([AbortSignal.timeout(deadline), ...(ctx.signal ? [ctx.signal] : [])]);
+  const span = ctx.trace && startInference(ctx.trace, GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, model, instance.baseUrl);
   const result = await ctx.stage("upstream", () => embedWithCache(env.CACHE_KV, instance, model, inputs, signal, tenant.tenantId));
   if (!result.ok) {
+    failInference(span, signal.aborted ? { kind: "timeout", message: result.error.message } : result.error, 1);
     settleFirst(ctx, admission, 0, 0);
     throw signal.aborted
       ? new GatewayError(504, "deadline_exceeded", "The embeddings provider did not answer in time")
@@ -58,6 +62,10 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   const costUsd = priceUsd(model, billed, 0);
   settleFirst(ctx, admission, costUsd, billed);
   const cache: CacheStatus = hits === inputs.length ? "exact" : "miss";
+  // Every input came from the embedding cache: no provider was called, so there is no client span.
+  if (span && hits < inputs.length) {
+    span.set(ATTR_GEN_AI_RESPONSE_MODEL, model.upstream).set(ATTR_GEN_AI_USAGE_INPUT_TOKENS, billed).set(ATTR_GEN_AI_EMBEDDINGS_DIMENSION_COUNT, vectors[0]?.length).end();
+  }
   const savedUsd = Math.max(0, priceUsd(model, inputTokens, 0) - costUsd);
   Object.assign(event, { attempts: hits === inputs.length ? 0 : 1, cache, prompt_tokens: billed, cost_usd: costUsd, saved_usd: savedUsd });
   event.detail = { ...event.detail, estimate_usd: estimate.usd, reserved_usd: admission.reservedUsd };

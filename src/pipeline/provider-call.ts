@@ -7,6 +7,8 @@ import { callWithFallback, type ChainFailure, type ChainSuccess } from "../provi
 import { providerInstances } from "../providers/provider-registry";
 import type { ResponseIds, Usage } from "../providers/provider-types";
 import type { RoutePlan } from "../routing/route-plan";
+import { endWithCompletion, failInference, startInference } from "../telemetry/genai-spans";
+import { GEN_AI_OPERATION_NAME_VALUE_CHAT } from "../telemetry/semconv";
 import type { ChatRequest } from "../validate/chat-request";
 import type { ChatContext } from "./chat-types";
 
@@ -50,7 +52,8 @@ export function settleFirst(ctx: ChatContext, admission: Admission, actualUsd: n
 /** One tier's chain: the per-attempt, first-token and idle timeouts sit under the request deadline. */
 export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RoutePlan, ids: ResponseIds, deadlineAt: number, admission: Admission): Promise<{ ok: true; value: ChainSuccess } | { ok: false; error: ChainFailure }> {
   const timeouts = ctx.tenant.policy.timeouts;
-  return callWithFallback({
+  const { trace } = ctx;
+  const result = await callWithFallback({
     instances: providerInstances(ctx.env, { simFaultHeader: ctx.simFaultHeader }),
     chain: plan.chain,
     req,
@@ -70,7 +73,11 @@ export async function callChain(ctx: ChatContext, req: ChatRequest, plan: RouteP
       if (ticket && worst !== undefined && !(await ticket.cover(worst))) return false;
       return admission.cover(model.id);
     },
+    ...(trace && { traceModel: (model, baseUrl) => startInference(trace, GEN_AI_OPERATION_NAME_VALUE_CHAT, model, baseUrl, req), traceFailure: failInference }),
   });
+  // A completion's span ends here; a stream's when the stream does (the pipeline's meter ends it).
+  if (result.ok && result.value.completion) endWithCompletion(result.value.span, trace, result.value.model, result.value.completion);
+  return result;
 }
 
 /** Adds one priced attempt (a first answer or an escalation) to the request's ledger row. */

@@ -1,4 +1,5 @@
 import type { CatalogModel } from "../config/model-catalog";
+import type { Span } from "../telemetry/span";
 import type { ChatRequest } from "../validate/chat-request";
 import { chatOnce, type StartedStream, streamOnce } from "./call-provider";
 import type { ProviderInstance } from "./provider-registry";
@@ -40,6 +41,10 @@ export interface ChainOptions {
   clientSignal?: AbortSignal;
   /** Asked before each model: false skips it (the budget cannot cover it), and it is named in `budgetSkipped`. */
   afford?: (model: CatalogModel) => Promise<boolean>;
+  /** Opens a span for each model the chain tries (its retries included); absent when tracing is off. */
+  traceModel?: (model: CatalogModel, baseUrl: string) => Span;
+  /** Ends a model's span as failed: the last failure, and how many attempts it took. */
+  traceFailure?: (span: Span, failure: ProviderFailure | undefined, attempts: number) => void;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   now?: () => number;
@@ -52,6 +57,8 @@ export type ChainSuccess = {
   skipped: string[];
   /** Candidates passed over because the budget could not cover their worst case. */
   budgetSkipped: string[];
+  /** The answering model's span, still open: the caller ends it with the answer (a stream, when it ends). */
+  span?: Span;
 } & ({ completion: ChatCompletion; stream?: undefined } | { stream: StartedStream; completion?: undefined });
 
 export interface ChainFailure {
@@ -111,9 +118,16 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
       budgetSkipped.push(model.id);
       continue;
     }
+    const span = options.traceModel?.(model, instance.baseUrl);
+    let tries = 0;
+    const endSpan = (failure = last) => span && options.traceFailure?.(span, failure, tries);
     for (let retry = 0; retry < options.maxAttemptsPerModel; retry++) {
       const remaining = options.deadlineAt - now();
-      if (remaining <= 0) return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: true, budgetSkipped } };
+      if (remaining <= 0) {
+        endSpan({ kind: "timeout", retryable: false, message: "the request deadline passed" });
+        return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: true, budgetSkipped } };
+      }
+      tries++;
       // Up to the first chunk (or the whole answer) an attempt has its own timeout; after the first chunk
       // a stream is bounded by the idle timeout between chunks and by the request deadline.
       const firstByte = new AbortController();
@@ -136,7 +150,7 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
       if (result.ok) {
         options.breaker.report(key, true);
         const value = result.value;
-        return { ok: true, value: "first" in value ? { model, attempts, skipped, budgetSkipped, stream: value } : { model, attempts, skipped, budgetSkipped, completion: value } };
+        return { ok: true, value: "first" in value ? { model, attempts, skipped, budgetSkipped, span, stream: value } : { model, attempts, skipped, budgetSkipped, span, completion: value } };
       }
       const failure = result.error;
       record.kind = failure.kind;
@@ -145,13 +159,17 @@ export async function callWithFallback(options: ChainOptions): Promise<{ ok: tru
       const cause: AbortCause = options.clientSignal?.aborted ? "client" : deadline.aborted || (firstByte.signal.aborted && clipped) ? "deadline" : firstByte.signal.aborted ? "attempt-timeout" : undefined;
       if (countsAgainstProvider(failure, cause)) options.breaker.report(key, false);
       else options.breaker.release?.(key);
-      if (cause === "client") return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: false, budgetSkipped } };
+      if (cause === "client") {
+        endSpan();
+        return { ok: false, error: { attempts, last, allOpen: false, deadlineExceeded: false, budgetSkipped } };
+      }
       if (!failure.retryable || retry + 1 >= options.maxAttemptsPerModel) break;
       const wait = backoffMs(retry, failure.retryAfterMs, random);
       // A wait that would outlive the deadline is better spent on the next model.
       if (now() + wait >= options.deadlineAt) break;
       await sleep(wait);
     }
+    endSpan();
   }
   const deadlineExceeded = now() >= options.deadlineAt;
   return { ok: false, error: { attempts, last, allOpen: skipped.length > 0 && attempts.length === 0, deadlineExceeded, budgetSkipped } };

@@ -32,6 +32,7 @@ export function chatContext(c: Context<AppEnv>, hints: RequestHints): ChatContex
     signal: c.req.raw.signal,
     session: parseSessionHeaders((name) => c.req.header(name)),
     stage: (name, run) => stage(c, name, run),
+    trace: c.var.trace,
   };
 }
 

@@ -28,6 +28,7 @@ async function serveMcp(c: Context<AppEnv>): Promise<Response> {
     idempotencyKey: c.req.header("idempotency-key") || undefined,
     waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     calls: 0,
+    trace: c.var.trace,
   };
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   const mcp = gatewayServer(ctx);
