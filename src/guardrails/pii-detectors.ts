@@ -84,7 +84,7 @@ const DETECTORS: Detector[] = [
       return { start, end: start + value.length };
     },
   },
-  { kind: "email", pattern: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b/g },
+  { kind: "email", pattern: /\b[A-Za-z0-9._%+-]+(?:'[A-Za-z0-9._%+-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b/g },
   { kind: "iban", pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g, accept: acceptIban },
   { kind: "card", pattern: /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g, accept: (match) => (luhnValid(digitsOf(match[0])) ? whole(match) : undefined) },
   {
@@ -109,7 +109,9 @@ const DETECTORS: Detector[] = [
     pattern: /(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}|0\d{2,4} \d{3,4} \d{3,4})(?![\w-])/g,
     accept: (match) => {
       const count = digitsOf(match[0]).length;
-      return count >= (match[0].startsWith("+") ? 8 : 10) && count <= 15 ? whole(match) : undefined;
+      // National forms are 10 digits (North America) or 10-11 (UK); a longer run is something else.
+      const ok = match[0].startsWith("+") ? count >= 8 && count <= 15 : count >= 10 && count <= 11;
+      return ok ? whole(match) : undefined;
     },
   },
 ];
