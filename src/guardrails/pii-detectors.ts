@@ -12,11 +12,17 @@ export interface PiiMatch {
   end: number;
 }
 
+interface Span {
+  start: number;
+  end: number;
+}
+
 interface Detector {
   kind: PiiKind;
-  pattern: RegExp;
+  /** A global pattern, or (for e-mail) a search of its own. */
+  pattern: RegExp | ((text: string) => Span[]);
   /** The span to redact within the match (default: all of it), or undefined when the candidate is not real. */
-  accept?: (match: RegExpExecArray) => { start: number; end: number } | undefined;
+  accept?: (match: RegExpExecArray) => Span | undefined;
 }
 
 const digitsOf = (text: string): string => text.replace(/\D/g, "");
@@ -39,9 +45,10 @@ export function ibanValid(compact: string): boolean {
   if (!/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(compact)) return false;
   const rearranged = compact.slice(4) + compact.slice(0, 4);
   let remainder = 0;
-  for (const ch of rearranged) {
-    const value = ch >= "A" ? String(ch.charCodeAt(0) - 55) : ch;
-    for (const digit of value) remainder = (remainder * 10 + Number(digit)) % 97;
+  for (let i = 0; i < rearranged.length; i++) {
+    const code = rearranged.charCodeAt(i);
+    // A letter stands for two digits (A = 10 ... Z = 35), a digit for itself.
+    remainder = code >= 65 ? (remainder * 100 + code - 55) % 97 : (remainder * 10 + code - 48) % 97;
   }
   return remainder === 1;
 }
@@ -61,13 +68,37 @@ export function shannonEntropy(text: string): number {
 const whole = (match: RegExpExecArray) => ({ start: match.index, end: match.index + match[0].length });
 
 /** An IBAN written in groups may be followed by an upper-case word: try the longest prefix that checks out. */
-function acceptIban(match: RegExpExecArray): { start: number; end: number } | undefined {
+function acceptIban(match: RegExpExecArray): Span | undefined {
   const raw = match[0];
+  // Candidate ends: the end of the match, and every end of a group (a character before a space).
   for (let end = raw.length; end >= 15; end--) {
-    if (!/[A-Z0-9]/.test(raw[end - 1] ?? "") || /[A-Z0-9]/.test(raw[end] ?? "")) continue;
-    if (ibanValid(raw.slice(0, end).replace(/ /g, ""))) return { start: match.index, end: match.index + end };
+    if (end < raw.length && raw[end] !== " ") continue;
+    if (ibanValid(raw.slice(0, end).replaceAll(" ", ""))) return { start: match.index, end: match.index + end };
   }
   return undefined;
+}
+
+const LOCAL_CHAR = /[A-Za-z0-9._%+'-]/;
+const DOMAIN = /[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/y;
+
+/**
+ * E-mail addresses are found from their `@` outwards, with the lengths RFC 5321 allows (64 for the
+ * local part, 63 per label): a regex scanning every position would cost quadratic time on a hostile
+ * megabyte of dots and letters.
+ */
+function findEmails(text: string): Span[] {
+  const spans: Span[] = [];
+  for (let at = text.indexOf("@"); at >= 0; at = text.indexOf("@", at + 1)) {
+    let start = at;
+    while (start > 0 && at - start < 64 && LOCAL_CHAR.test(text[start - 1] ?? "")) start--;
+    const local = text.slice(start, at).replace(/^[.']+/, "");
+    if (!local) continue;
+    DOMAIN.lastIndex = at + 1;
+    const domain = DOMAIN.exec(text);
+    if (!domain) continue;
+    spans.push({ start: at - local.length, end: at + 1 + domain[0].length });
+  }
+  return spans;
 }
 
 // Order matters: earlier detectors win an overlap (an API key can look like a phone number's digits,
@@ -76,7 +107,7 @@ const DETECTORS: Detector[] = [
   { kind: "secret", pattern: /\b(?:sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}|tg_[A-Za-z0-9]{20,})/g },
   {
     kind: "secret",
-    pattern: /\b(?:api[_-]?key|apikey|key|token|access[_-]?token|auth[_-]?token|secret|client[_-]?secret|password|passwd)\s*[:=]\s*["']?([A-Za-z0-9_\-./+=]{16,})/gi,
+    pattern: /\b(?:api[_-]?key|apikey|key|token|access[_-]?token|auth[_-]?token|secret|client[_-]?secret|password|passwd)[ \t]{0,8}[:=][ \t]{0,8}["']?([A-Za-z0-9_\-./+=]{16,512})/gi,
     accept: (match) => {
       const value = match[1] ?? "";
       if (shannonEntropy(value) < 3.5) return undefined;
@@ -84,7 +115,7 @@ const DETECTORS: Detector[] = [
       return { start, end: start + value.length };
     },
   },
-  { kind: "email", pattern: /\b[A-Za-z0-9._%+-]+(?:'[A-Za-z0-9._%+-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b/g },
+  { kind: "email", pattern: (text) => findEmails(text) },
   { kind: "iban", pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g, accept: acceptIban },
   { kind: "card", pattern: /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g, accept: (match) => (luhnValid(digitsOf(match[0])) ? whole(match) : undefined) },
   {
@@ -119,13 +150,23 @@ const DETECTORS: Detector[] = [
 /** Every match, left to right, none overlapping (the earlier detector wins a tie). */
 export function findPii(text: string): PiiMatch[] {
   const found: PiiMatch[] = [];
+  // Which characters a match already covers: overlap checks stay linear however many matches there are.
+  const taken = new Uint8Array(text.length);
+  const add = (kind: PiiKind, span: Span): void => {
+    for (let i = span.start; i < span.end; i++) if (taken[i]) return;
+    taken.fill(1, span.start, span.end);
+    found.push({ kind, ...span });
+  };
   for (const detector of DETECTORS) {
-    for (const match of text.matchAll(detector.pattern)) {
+    const { pattern } = detector;
+    if (typeof pattern === "function") {
+      for (const span of pattern(text)) add(detector.kind, span);
+      continue;
+    }
+    for (const match of text.matchAll(pattern)) {
       const exec = match as RegExpExecArray;
       const span = detector.accept ? detector.accept(exec) : whole(exec);
-      if (!span) continue;
-      if (found.some((f) => span.start < f.end && f.start < span.end)) continue;
-      found.push({ kind: detector.kind, ...span });
+      if (span) add(detector.kind, span);
     }
   }
   return found.sort((a, b) => a.start - b.start);

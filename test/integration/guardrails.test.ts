@@ -17,7 +17,8 @@ function completionJson(content: string): Response {
 }
 
 function sse(deltas: string[]): Response {
-  const events = deltas.map((content, i) => ({ id: "up", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content } : { content }, finish_reason: null }] }));
+  type Event = { id: string; object: string; created: number; model: string; choices: { index: number; delta: { role?: string; content?: string }; finish_reason: string | null }[] };
+  const events: Event[] = deltas.map((content, i) => ({ id: "up", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content } : { content }, finish_reason: null }] }));
   events.push({ id: "up", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
   const usage = { id: "up", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [], usage: { prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 } };
   const text = [...events, usage].map((e) => `data: ${JSON.stringify(e)}\n\n`).join("") + "data: [DONE]\n\n";

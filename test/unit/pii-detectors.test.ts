@@ -14,6 +14,10 @@ describe("PII detectors: each kind, true and false positives", () => {
       ["email", "bob+news@mail.example.co.uk"],
     ]);
     expect(found("ping @alice on chat, mail me at user@localhost or a@b")).toEqual([]);
+    expect(found("'carol@example.org', ...dave@example.net")).toEqual([
+      ["email", "carol@example.org"],
+      ["email", "dave@example.net"],
+    ]);
   });
 
   it("payment cards pass Luhn; a 16-digit number that fails it is not a card", () => {
