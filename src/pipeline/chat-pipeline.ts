@@ -47,8 +47,9 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   event.task = hints.task;
   event.stream = req.stream === true;
 
-  // The plan comes first because the cache key names the resolved tier (what `auto` will be served at).
+  // Guardrails run before anything keys, embeds or routes on the request's text (src/guardrails/).
   ({ ctx, req } = await ctx.stage("guard", () => guardRequest(ctx, req)));
+  // The plan comes first because the cache key names the resolved tier (what `auto` will be served at).
   const embedder = selectEmbedder(env, tenant.policy, isSensitive(ctx.hints, tenant.policy));
   const plan = await planChat(ctx, req, embedder);
   event.tier = plan.primary.tier;
