@@ -17,7 +17,8 @@ export type ErrorCode =
   | "csrf_rejected"
   | "internal_error"
   | "session_limit_exceeded"
-  | "loop_detected";
+  | "loop_detected"
+  | "guardrail_blocked";
 
 const TYPES: Record<ErrorCode, string> = {
   invalid_request: "invalid_request_error",
@@ -38,6 +39,7 @@ const TYPES: Record<ErrorCode, string> = {
   // 403: the SDKs treat it as final and do not retry, which is the point of a session limit.
   session_limit_exceeded: "permission_error",
   loop_detected: "permission_error",
+  guardrail_blocked: "invalid_request_error",
 };
 
 const ANTHROPIC_TYPES: Partial<Record<number, string>> = {

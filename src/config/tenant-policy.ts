@@ -32,6 +32,20 @@ export const ToolDefaultsSchema = z
   })
   .strict();
 
+/** One task type's guardrail settings; any left out come from the tenant's own (docs/governance-guardrails.md). */
+const GuardrailSettingsSchema = z
+  .object({
+    pii: z.enum(["off", "redact", "block", "private"]),
+    injection: z.enum(["off", "flag", "block"]),
+    /** An answer to a request with a JSON schema (or json_object) must parse and validate, or it is refused. */
+    output_schema: z.boolean(),
+    /** Placeholders the model echoes are put back in the answer, for the caller only. */
+    pii_restore: z.boolean(),
+  })
+  .partial()
+  .strict();
+export type GuardrailSettings = z.infer<typeof GuardrailSettingsSchema>;
+
 export const TenantPolicySchema = z
   .object({
     /** Task type (x-tollgate-task) to tier. */
@@ -75,6 +89,8 @@ export const TenantPolicySchema = z
     tools: ToolDefaultsSchema.prefault({}),
     /** OpenTelemetry: message content (gen_ai.input/output.messages) goes on spans only when true. */
     telemetry: z.object({ content: z.boolean().default(false) }).strict().prefault({}),
+    /** Guardrails on requests and answers, all off by default; `tasks` overrides them per task type. */
+    guardrails: GuardrailSettingsSchema.extend({ tasks: z.record(z.string().max(64), GuardrailSettingsSchema).default({}) }).prefault({}),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

@@ -2,6 +2,8 @@ import { type Admission, admitRequest } from "../budget/admission";
 import { estimateChain, withOutputCap } from "../budget/budget-client";
 import { ChatCache } from "../cache/chat-cache";
 import { GatewayError } from "../errors";
+import { guardAnswer, guardStream, restoreOutcome } from "../guardrails/answer-guard";
+import { guardRequest } from "../guardrails/request-guard";
 import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";
 import { fixedTier, isSensitive, planRequest, type RequestPlan, type RoutePlan } from "../routing/route-plan";
@@ -46,8 +48,10 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   event.task = hints.task;
   event.stream = req.stream === true;
 
+  // Guardrails run before anything keys, embeds or routes on the request's text (src/guardrails/).
+  ({ ctx, req } = await ctx.stage("guard", () => guardRequest(ctx, req)));
   // The plan comes first because the cache key names the resolved tier (what `auto` will be served at).
-  const embedder = selectEmbedder(env, tenant.policy, isSensitive(hints, tenant.policy));
+  const embedder = selectEmbedder(env, tenant.policy, isSensitive(ctx.hints, tenant.policy));
   const plan = await planChat(ctx, req, embedder);
   event.tier = plan.primary.tier;
   event.route_reason = plan.primary.reason;
@@ -152,9 +156,9 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admitted: Admit
       Object.assign(event, { tier: answer.tier, model: answer.model.id, provider: answer.model.provider, escalated_from: route.tier, attempts: answer.attempts });
     }
     meta.costUsd = event.cost_usd;
-    const completion = stripConfidence(answer.completion, req);
+    const completion = guardAnswer(ctx, req, stripConfidence(answer.completion, req));
     cache.store(completion, { model: answer.model, tier: answer.tier, requestId: event.request_id });
-    return { kind: "completion", completion, meta };
+    return restoreOutcome(ctx, { kind: "completion", completion, meta });
   }
 
   let resolveDone: (summary: StreamSummary) => void = () => undefined;
@@ -174,7 +178,7 @@ async function callProviders(ctx: ChatContext, req: ChatRequest, admitted: Admit
   ledger.until(done);
   // The header goes out before the last token, so a stream shows its reserved worst case.
   meta.costUsd = admission.reservedUsd;
-  return { kind: "stream", chunks: cache.recordStream(metered, done, { model, tier: route.tier, requestId: event.request_id }, ids), meta, done };
+  return restoreOutcome(ctx, { kind: "stream", chunks: cache.recordStream(guardStream(ctx, req, metered), done, { model, tier: route.tier, requestId: event.request_id }, ids), meta, done });
 }
 
 /**

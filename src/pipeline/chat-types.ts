@@ -1,6 +1,7 @@
 import type { SemanticStatus } from "../cache/semantic-cache";
 import type { Tier } from "../config/model-catalog";
 import type { TenantContext } from "../hono-env";
+import type { RequestGuard } from "../guardrails/request-guard";
 import type { CacheStatus } from "../ledger/ledger-event";
 import type { RequestLedger } from "../ledger/request-ledger";
 import type { BreakerGate } from "../providers/call-with-fallback";
@@ -27,6 +28,8 @@ export interface ChatContext {
   trace?: RequestTrace;
   /** Wraps a stage so it shows up in Server-Timing. */
   stage: <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
+  /** What the guardrail step did to this request (src/guardrails/), once it has run. */
+  guard?: RequestGuard;
 }
 
 export interface ResponseMeta {
@@ -47,6 +50,8 @@ export interface ResponseMeta {
   reservedUsd?: number;
   /** What is left of the agent session (x-tollgate-session-remaining). */
   sessionRemaining?: string;
+  /** What guardrails did (x-tollgate-guardrails), when any acted. */
+  guardrails?: string;
 }
 
 export type ChatOutcome =

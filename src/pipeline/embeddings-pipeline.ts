@@ -2,6 +2,7 @@ import { admitRequest } from "../budget/admission";
 import { estimateInput } from "../budget/budget-client";
 import { type CatalogModel, priceUsd } from "../config/model-catalog";
 import { GatewayError } from "../errors";
+import { guardInputs } from "../guardrails/request-guard";
 import type { CacheStatus } from "../ledger/ledger-event";
 import { availableCatalog, providerInstances } from "../providers/provider-registry";
 import { planEmbedding } from "../routing/route-plan";
@@ -22,7 +23,7 @@ export interface EmbeddingsOutcome {
   costUsd: number;
   savedUsd: number;
   /** Filled by the session's settlement (x-tollgate-session-remaining), when the call is a session step. */
-  meta: { sessionRemaining?: string };
+  meta: { sessionRemaining?: string; guardrails?: string };
 }
 
 /**
@@ -30,6 +31,7 @@ export interface EmbeddingsOutcome {
  * budget admits the worst case first (rate limits included), and the actual cost is settled after.
  */
 export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: string[]): Promise<EmbeddingsOutcome> {
+  ({ ctx, inputs } = guardInputs(ctx, inputs));
   const { env, hints, tenant, ledger } = ctx;
   const event = ledger.event;
   event.task = hints.task;
@@ -69,7 +71,7 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   const savedUsd = Math.max(0, priceUsd(model, inputTokens, 0) - costUsd);
   Object.assign(event, { attempts: hits === inputs.length ? 0 : 1, cache, prompt_tokens: billed, cost_usd: costUsd, saved_usd: savedUsd });
   event.detail = { ...event.detail, estimate_usd: estimate.usd, reserved_usd: admission.reservedUsd };
-  return { vectors, model, inputTokens, cache, costUsd, savedUsd, meta: {} };
+  return { vectors, model, inputTokens, cache, costUsd, savedUsd, meta: { guardrails: ctx.guard?.header } };
 }
 
 /** OpenAI's base64 encoding: little-endian float32, which the official SDKs request by default. */

@@ -3,6 +3,7 @@ import type { CacheHit } from "../cache/chat-cache";
 import type { CacheEntry } from "../cache/exact-cache";
 import type { SemanticStatus } from "../cache/semantic-cache";
 import type { Tier } from "../config/model-catalog";
+import { restoreOutcome } from "../guardrails/answer-guard";
 import type { CacheStatus } from "../ledger/ledger-event";
 import type { ChatCompletion } from "../providers/provider-types";
 import type { ChatRequest } from "../validate/chat-request";
@@ -32,11 +33,11 @@ function serve(ctx: ChatContext, req: ChatRequest, tier: Tier, served: Served): 
   const meta: ResponseMeta = { tier, model: entry.model, provider: entry.provider, cache: served.kind, semantic: served.semantic, costUsd, savedUsd, degraded: served.degraded };
   const ids = { id: `chatcmpl-${event.request_id}`, model: req.model, created: Math.floor(Date.now() / 1000) };
   const completion: ChatCompletion = { ...entry.completion, ...ids };
-  if (req.stream !== true) return { kind: "completion", completion, meta };
+  if (req.stream !== true) return restoreOutcome(ctx, { kind: "completion", completion, meta });
   const choice = completion.choices[0];
   const summary: StreamSummary = { text: choice?.message.content ?? "", usage: completion.usage, finish: choice?.finish_reason ?? null, endedAt: Date.now() };
   event.ttfb_ms = ctx.ledger.elapsedMs();
-  return { kind: "stream", chunks: replayChunks(completionChunks(completion, ids)), meta, done: Promise.resolve(summary) };
+  return restoreOutcome(ctx, { kind: "stream", chunks: replayChunks(completionChunks(completion, ids)), meta, done: Promise.resolve(summary) });
 }
 
 export function serveHit(ctx: ChatContext, req: ChatRequest, tier: Tier, hit: CacheHit, semantic: SemanticStatus | undefined): ChatOutcome {

@@ -51,6 +51,7 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.skipped?.length) c.header("x-tollgate-skipped", meta.skipped.join(","));
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
   if (meta.sessionRemaining) c.header("x-tollgate-session-remaining", meta.sessionRemaining);
+  if (meta.guardrails) c.header("x-tollgate-guardrails", meta.guardrails);
 }
 
 /** The part chat completions and messages share: run the pipeline, set the headers, start a refinement. */

@@ -15,6 +15,7 @@ export const embeddingsRoutes = new Hono<AppEnv>().post("/embeddings", async (c)
   const outcome = await settleOnEnd(ctx, runEmbeddings(ctx, body.model, inputs));
   if (outcome.meta.sessionRemaining) c.header("x-tollgate-session-remaining", outcome.meta.sessionRemaining);
   c.header("x-tollgate-cache", outcome.cache);
+  if (outcome.meta.guardrails) c.header("x-tollgate-guardrails", outcome.meta.guardrails);
   c.header("x-tollgate-model", outcome.model.id);
   c.header("x-tollgate-provider", outcome.model.provider);
   c.header("x-tollgate-cost-usd", outcome.costUsd.toFixed(8));

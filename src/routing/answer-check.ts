@@ -30,28 +30,8 @@ export function checkAnswer(completion: ChatCompletion, req: ChatRequest, option
   if (!hasTools && REFUSAL.test(content.slice(0, 200))) return { ok: false, reason: "refusal", detail: content.slice(0, 120) };
   if (choice.finish_reason === "length" && options.capped) return { ok: false, reason: "length", detail: "the answer hit the output cap" };
 
-  const format = req.response_format;
-  if (format?.type === "json_object" || format?.type === "json_schema") {
-    let value: unknown;
-    try {
-      value = JSON.parse(content);
-    } catch {
-      return { ok: false, reason: "schema", detail: "the answer is not JSON" };
-    }
-    const schema = format.type === "json_schema" ? format.json_schema.schema : undefined;
-    if (schema) {
-      let errors: string[];
-      try {
-        const result = new Validator(schema as ConstructorParameters<typeof Validator>[0], "2020-12", false).validate(value);
-        errors = result.valid ? [] : result.errors.map((e) => e.error);
-      } catch {
-        // A schema Tollgate cannot evaluate (a self-reference, an unresolvable $ref, a bad pattern)
-        // cannot judge the answer either: keep it rather than escalate on a guess.
-        errors = [];
-      }
-      if (errors.length) return { ok: false, reason: "schema", detail: errors.join("; ").slice(0, 200) };
-    }
-  }
+  const format = checkJsonFormat(content, req);
+  if (!format.ok) return format;
 
   const tokens = choice.logprobs?.content;
   if (tokens?.length) {
@@ -59,4 +39,28 @@ export function checkAnswer(completion: ChatCompletion, req: ChatRequest, option
     if (mean < (options.minMeanLogprob ?? MIN_MEAN_LOGPROB)) return { ok: false, reason: "low_confidence", detail: `mean logprob ${mean.toFixed(2)}` };
   }
   return { ok: true };
+}
+
+/** Does the answer parse as the JSON the request asked for (json_object, or json_schema and its schema)? */
+export function checkJsonFormat(content: string, req: ChatRequest): AnswerVerdict {
+  const format = req.response_format;
+  if (format?.type !== "json_object" && format?.type !== "json_schema") return { ok: true };
+  let value: unknown;
+  try {
+    value = JSON.parse(content);
+  } catch {
+    return { ok: false, reason: "schema", detail: "the answer is not JSON" };
+  }
+  const schema = format.type === "json_schema" ? format.json_schema.schema : undefined;
+  if (!schema) return { ok: true };
+  let errors: string[];
+  try {
+    const result = new Validator(schema as ConstructorParameters<typeof Validator>[0], "2020-12", false).validate(value);
+    errors = result.valid ? [] : result.errors.map((e) => e.error);
+  } catch {
+    // A schema Tollgate cannot evaluate (a self-reference, an unresolvable $ref, a bad pattern)
+    // cannot judge the answer either: keep it rather than escalate on a guess.
+    errors = [];
+  }
+  return errors.length ? { ok: false, reason: "schema", detail: errors.join("; ").slice(0, 200) } : { ok: true };
 }
