@@ -6,6 +6,7 @@ import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";
 import { fixedTier, isSensitive, planRequest, type RequestPlan, type RoutePlan } from "../routing/route-plan";
 import { learnedTier, recordSamples, type Sample } from "../routing/learned-router";
+import { expandPrompt } from "../prompts/expand-prompt";
 import { openModelStep } from "../sessions/session-gate";
 import { complexityTier } from "../routing/tier-suggestion";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
@@ -39,7 +40,9 @@ async function planChat(ctx: ChatContext, req: ChatRequest, embedder: Embedder |
  * POST /v1/chat/completions, /v1/messages, /v1/responses and jobs all come through here. Read it top
  * to bottom: plan → cache → admit → call (retries, fallback) → escalate → settle and record → respond.
  */
-export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatOutcome> {
+export async function runChat(caller: ChatContext, request: ChatRequest): Promise<ChatOutcome> {
+  // A registered prompt becomes the request it stands for first: plan, cache key and ledger all see it.
+  const { ctx, req } = await expandPrompt(caller, request);
   const { env, hints, tenant, ledger } = ctx;
   const event = ledger.event;
   event.task = hints.task;
