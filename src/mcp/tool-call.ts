@@ -1,5 +1,7 @@
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { sha256Hex } from "../auth/key-hash";
+import type { Residency } from "../config/model-catalog";
+import { tenantObject } from "../config/tenant-objects";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { RequestLedger } from "../ledger/request-ledger";
@@ -38,8 +40,8 @@ function refusal(code: number, message: string, data: Record<string, unknown>): 
   return new McpError(code, message, data);
 }
 
-function bulkheadStub(env: Env, tenantId: string, server: string) {
-  return env.TOOL_BULKHEAD.get(env.TOOL_BULKHEAD.idFromName(`${tenantId}:${server}`));
+function bulkheadStub(env: Env, tenantId: string, server: string, residency: Residency | null) {
+  return tenantObject(env.TOOL_BULKHEAD, `${tenantId}:${server}`, residency);
 }
 
 /** The retry decision is the tool's own: only calls it declares safe to repeat (or the tenant vouches for). */
@@ -91,7 +93,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
   const argsHash = await sha256Hex(canonicalJson({ tool: tool.name, arguments: params.arguments ?? {} }));
 
   // The slot first: a tool at its limit refuses at once, holding nothing else (not even a session step).
-  const bulkhead = bulkheadStub(env, tenant.tenantId, server.name);
+  const bulkhead = bulkheadStub(env, tenant.tenantId, server.name, tenant.policy.residency);
   const slot = await bulkhead.acquire({ callId: event.request_id, tool: tool.name, limit: policy.max_concurrency, holdMs });
   if (!slot.granted) {
     const status = slot.reason === "breaker" ? 503 : 429;
@@ -128,7 +130,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
       return withMeta(hit.result, { "tollgate/cache": "hit", "tollgate/cached_at": new Date(hit.storedAt).toISOString(), "tollgate/saved_usd": event.saved_usd, ...meta });
     }
 
-    const claim = !readOnly && ctx.idempotencyKey ? await claimToolCall(env, tenant.tenantId, `${server.name}/${tool.name}`, ctx.idempotencyKey, argsHash, holdMs) : undefined;
+    const claim = !readOnly && ctx.idempotencyKey ? await claimToolCall(env, tenant.tenantId, tenant.policy.residency, `${server.name}/${tool.name}`, ctx.idempotencyKey, argsHash, holdMs) : undefined;
     if (claim?.kind === "replay") {
       const meta = finish(200, 0, "bypass");
       event.detail = { idempotent_replay: true };
