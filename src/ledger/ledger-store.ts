@@ -16,7 +16,8 @@ function row(event: LedgerEvent): (string | number | null)[] {
     event.provider, event.cache, event.prompt_tokens, event.completion_tokens, event.cost_usd, event.saved_usd,
     event.latency_ms, event.ttfb_ms, event.status, event.error_code, event.attempts, event.route_reason,
     event.escalated_from, event.degraded, event.stream ? 1 : 0, event.detail ? JSON.stringify(event.detail) : null,
-    event.session_id, event.prompt_name, event.prompt_version,
+    // Rows parked in an outbox before the prompt columns existed have no such fields: write NULL.
+    event.session_id, event.prompt_name ?? null, event.prompt_version ?? null,
   ];
 }
 
