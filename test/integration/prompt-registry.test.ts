@@ -124,6 +124,18 @@ describe("prompt registry: versions and variables", () => {
     expect(await answer(pinned)).toContain("Version two");
   });
 
+  it("a version's model or tier applies to model auto only; a request's own choices win", async () => {
+    const { key } = await createTenant();
+    await putVersion(key, "deep", { template: "Think hard about {{q}}", tier: "powerful" });
+    const auto = await chat(key, { model: "auto", prompt: { id: "deep", variables: { q: "tides" } } });
+    expect(auto.headers.get("x-tollgate-tier")).toBe("powerful");
+    const header = await chat(key, { model: "auto", prompt: { id: "deep", variables: { q: "tides" } } }, { "x-tollgate-tier": "fast" });
+    expect(header.headers.get("x-tollgate-tier")).toBe("fast");
+    await putVersion(key, "named", { template: "Quick: {{q}}", model: "sim/balanced" });
+    expect((await chat(key, { model: "auto", prompt: { id: "named", variables: { q: "x" } } })).headers.get("x-tollgate-model")).toBe("sim/balanced");
+    expect((await chat(key, { model: "sim/fast", prompt: { id: "named", variables: { q: "x" } } })).headers.get("x-tollgate-model")).toBe("sim/fast");
+  });
+
   it("comes before the request's own messages, and works on /v1/responses without input", async () => {
     const { key } = await createTenant();
     await putVersion(key, "tutor", { template: "You teach {{subject}}.", role: "system" });
