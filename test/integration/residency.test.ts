@@ -102,7 +102,11 @@ describe("data residency: region-tagged catalog", () => {
   });
 
   it("the policy accepts only jurisdictions the platform has", async () => {
+    for (const residency of ["eu", "us", "fedramp", null]) {
+      expect((await admin("/admin/tenants", "POST", { name: `r-${residency}`, policy: { residency } })).status).toBe(201);
+    }
     const res = await admin("/admin/tenants", "POST", { name: "mars", policy: { residency: "mars" } });
     expect(res.status).toBe(400);
+    expect((await res.json<ErrorBody>()).error.param).toContain("residency");
   });
 });
