@@ -29,6 +29,7 @@ import { mcpRoutes } from "./routes/mcp";
 import { modelsRoutes } from "./routes/models";
 import { openaiBatchRoutes } from "./routes/openai-batches";
 import { openaiFileRoutes } from "./routes/openai-files";
+import { promptRoutes } from "./routes/prompts";
 import { responsesRoutes } from "./routes/responses";
 import { sessionRoutes } from "./routes/sessions";
 import { tenantUsageRoutes } from "./routes/tenant-usage";
@@ -112,6 +113,7 @@ export function buildApp() {
   app.route("/v1", workflowRoutes);
   app.route("/v1", sessionRoutes);
   app.route("/v1", mcpRoutes);
+  app.route("/v1", promptRoutes);
 
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes);

@@ -6,6 +6,7 @@ import { runScheduled } from "./scheduled";
 export { AgentSession } from "../durable-objects/agent-session";
 export { IdempotencyStore } from "../durable-objects/idempotency-store";
 export { LocalVectorStore } from "../durable-objects/local-vector-store";
+export { PromptRegistry } from "../durable-objects/prompt-registry";
 export { ProviderBreaker } from "../durable-objects/provider-breaker";
 export { TenantBudget } from "../durable-objects/tenant-budget";
 export { ToolBulkhead } from "../durable-objects/tool-bulkhead";

@@ -1,6 +1,7 @@
 import { ulid } from "../unique-id";
 import { GatewayError } from "../errors";
 import type { LedgerEvent } from "../ledger/ledger-event";
+import type { Residency } from "../config/model-catalog";
 import { budgetStub, type ChainEstimate } from "./budget-client";
 import { recordLedgerEvent } from "../ledger/ledger-consumer";
 import { isolateLeases, LEASE_TTL_MS, LeaseBook, type LeaseIo, type LeaseTicket, LocalLease } from "./budget-lease";
@@ -26,6 +27,8 @@ export interface Admission {
 export interface AdmitRequestInput {
   env: Env;
   tenantId: string;
+  /** The tenant's data residency: its budget object lives in that jurisdiction. */
+  residency: Residency | null;
   keyId: string;
   requestId: string;
   task: string;
@@ -103,7 +106,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
     result = await isolateLeases.asked(
       key,
       callOnceMore(() =>
-        budgetStub(env, input.tenantId).admit(input.tenantId, {
+        budgetStub(env, input.tenantId, input.residency).admit(input.tenantId, {
           requestId: input.requestId,
           task: input.task,
           keyId: input.keyId,
@@ -124,7 +127,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
     // A stub belongs to the request that made it: each report makes its own, in the request that sends it.
     const io: LeaseIo = {
       send: async (report) => {
-        await callOnceMore(() => budgetStub(env, input.tenantId).reportLease(input.tenantId, report));
+        await callOnceMore(() => budgetStub(env, input.tenantId, input.residency).reportLease(input.tenantId, report));
       },
       recordElsewhere: async (events) => {
         await Promise.allSettled(events.map((event) => recordLedgerEvent(env, event)));
@@ -146,7 +149,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
       if (needed === undefined) return false;
       if (needed <= admission.reservedUsd + PRICE_EPSILON) return true;
       try {
-        const topped = await callOnceMore(() => budgetStub(env, input.tenantId).topUp(input.tenantId, { requestId: input.requestId, amountUsd: needed }));
+        const topped = await callOnceMore(() => budgetStub(env, input.tenantId, input.residency).topUp(input.tenantId, { requestId: input.requestId, amountUsd: needed }));
         if (topped.granted) admission.reservedUsd = topped.reservedUsd;
         return topped.granted;
       } catch (error) {
@@ -156,7 +159,7 @@ async function objectAdmission(input: AdmitRequestInput, key: string): Promise<A
     },
     settle: (actualUsd, actualTokens, event) =>
       // A fresh stub each try: one that saw the object reset stays broken.
-      callOnceMore(() => budgetStub(env, input.tenantId).settle(input.tenantId, { requestId: input.requestId, actualUsd, actualTokens, ...(event ? { event } : {}) })).catch((error: unknown) => {
+      callOnceMore(() => budgetStub(env, input.tenantId, input.residency).settle(input.tenantId, { requestId: input.requestId, actualUsd, actualTokens, ...(event ? { event } : {}) })).catch((error: unknown) => {
         console.error(JSON.stringify({ level: "error", msg: "budget settle failed; the alarm will release the reservation", tenant: input.tenantId, error: String(error) }));
         // A ledger row that rode along must take another way: the caller records it itself.
         if (event) throw error;

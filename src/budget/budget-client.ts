@@ -1,11 +1,19 @@
 import { type CatalogModel, priceUsd } from "../config/model-catalog";
-import { parseLimits } from "../config/tenant-policy";
+import type { Residency } from "../config/model-catalog";
+import { tenantObject } from "../config/tenant-objects";
+import { parseLimits, parsePolicy } from "../config/tenant-policy";
 import { countPromptTokens, countText } from "../tokens/count-tokens";
 import { type ChatRequest, maxOutputTokens } from "../validate/chat-request";
 import type { BudgetConfig } from "./budget-types";
 
-export function budgetStub(env: Env, tenantId: string) {
-  return env.TENANT_BUDGET.get(env.TENANT_BUDGET.idFromName(tenantId));
+export function budgetStub(env: Env, tenantId: string, residency: Residency | null) {
+  return tenantObject(env.TENANT_BUDGET, tenantId, residency);
+}
+
+/** For callers that know only the tenant id (cron, admin): its residency, from the source of truth. */
+export async function tenantResidency(env: Env, tenantId: string): Promise<Residency | null> {
+  const row = await env.DB.prepare("SELECT policy_json FROM tenants WHERE id = ?").bind(tenantId).first<{ policy_json: string | null }>();
+  return row ? parsePolicy(row.policy_json).residency : null;
 }
 
 // Our tokenizer is not every provider's: a small margin keeps the estimate an upper bound.
@@ -60,7 +68,7 @@ export function withOutputCap(req: ChatRequest, estimate: CostEstimate): ChatReq
 export async function pushBudgetConfig(env: Env, tenantId: string): Promise<void> {
   const [budgets, tenant] = await Promise.all([
     env.DB.prepare("SELECT scope, period, limit_usd, alert_at, degrade_at, throttle_at FROM budgets WHERE tenant_id = ?").bind(tenantId).all<BudgetConfig["budgets"][number]>(),
-    env.DB.prepare("SELECT limits_json FROM tenants WHERE id = ?").bind(tenantId).first<{ limits_json: string }>(),
+    env.DB.prepare("SELECT limits_json, policy_json FROM tenants WHERE id = ?").bind(tenantId).first<{ limits_json: string; policy_json: string | null }>(),
   ]);
-  await budgetStub(env, tenantId).configure(tenantId, { budgets: budgets.results, limits: parseLimits(tenant?.limits_json) });
+  await budgetStub(env, tenantId, parsePolicy(tenant?.policy_json).residency).configure(tenantId, { budgets: budgets.results, limits: parseLimits(tenant?.limits_json) });
 }

@@ -14,6 +14,8 @@ const TRANSPORT_FIELDS = new Set(["stream", "stream_options"]);
 export interface KeyIdentity {
   model: string;
   tier: Tier;
+  /** `<name>@<version>` of the registered prompt that built the request: versions never share answers. */
+  prompt?: string;
 }
 
 /** Sorted keys at every depth, so two bodies that differ only in key order hash the same. */
@@ -65,7 +67,7 @@ function answerFields(req: ChatRequest): Record<string, unknown> {
 
 /** SHA-256 over everything that can change the answer, the tenant first. */
 export function exactKey(tenantId: string, identity: KeyIdentity, req: ChatRequest): Promise<string> {
-  return sha256Hex(canonicalJson({ v: KEY_VERSION, tenant: tenantId, model: identity.model, tier: identity.tier, request: answerFields(req) }));
+  return sha256Hex(canonicalJson({ v: KEY_VERSION, tenant: tenantId, model: identity.model, tier: identity.tier, prompt: identity.prompt, request: answerFields(req) }));
 }
 
 /** The last message, when it is a plain-text user turn: the only part a semantic match may vary. */
@@ -87,5 +89,5 @@ export function scopeHash(tenantId: string, identity: KeyIdentity, req: ChatRequ
   const messages = fields.messages as ChatMessage[];
   const last = messages.at(-1);
   fields.messages = [...messages.slice(0, -1), { ...last, content: "\u0000question" }];
-  return sha256Hex(canonicalJson({ v: KEY_VERSION, embedder: embedderId, tenant: tenantId, model: identity.model, tier: identity.tier, request: fields }));
+  return sha256Hex(canonicalJson({ v: KEY_VERSION, embedder: embedderId, tenant: tenantId, model: identity.model, tier: identity.tier, prompt: identity.prompt, request: fields }));
 }

@@ -52,6 +52,8 @@ export function cacheRules(policy: TenantPolicy, hints: RequestHints, req: ChatR
   // An absent temperature is the provider's default, which samples (1 for OpenAI-compatible APIs).
   const sampled = (req.temperature ?? 1) > 0;
   if (!cache.enabled || hints.cache === "no-store" || (sampled && !cache.cache_sampled)) return none;
+  // KV cannot be pinned to a jurisdiction: a tenant with data residency keeps no answers there.
+  if (policy.residency) return none;
   const semantic = cache.semantic && hints.cache !== "exact-only";
   const read = hints.cache !== "no-cache";
   return { readExact: read, readSemantic: read && semantic, write: true, writeSemantic: semantic, ttlS: hints.cacheTtlS ?? cache.ttl_s };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { TierSchema } from "./model-catalog";
+import { RESIDENCIES, TierSchema } from "./model-catalog";
 
 export const TierChoiceSchema = z.enum(["auto", "fast", "balanced", "powerful"]);
 export type TierChoice = z.infer<typeof TierChoiceSchema>;
@@ -91,6 +91,11 @@ export const TenantPolicySchema = z
     telemetry: z.object({ content: z.boolean().default(false) }).strict().prefault({}),
     /** Guardrails on requests and answers, all off by default; `tasks` overrides them per task type. */
     guardrails: GuardrailSettingsSchema.extend({ tasks: z.record(z.string().max(64), GuardrailSettingsSchema).default({}) }).prefault({}),
+    /**
+     * Data residency: the tenant's Durable Objects live in this jurisdiction and only models tagged for
+     * the region serve it (docs/governance.md says what else the platform does and does not pin).
+     */
+    residency: z.enum(RESIDENCIES).nullable().default(null),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

@@ -1,4 +1,4 @@
-import { budgetStub } from "../budget/budget-client";
+import { budgetStub, tenantResidency } from "../budget/budget-client";
 import type { LostSettlement, RepairedSettlement, SpendSnapshot } from "../ledger/reconciliation-types";
 
 /** Below this, a difference is float rounding over many additions, not money. */
@@ -58,7 +58,7 @@ async function ledgerSum(db: D1Database, tenantId: string, snap: SpendSnapshot):
  * and period; what is left over is reported, not guessed at.
  */
 export async function reconcileTenant(env: Env, tenantId: string, now = Date.now()): Promise<ReconciliationRow[]> {
-  const stub = budgetStub(env, tenantId);
+  const stub = budgetStub(env, tenantId, await tenantResidency(env, tenantId));
   let state = await stub.reconcileState(tenantId, now);
   let repaired: RepairedSettlement[] = [];
   if (state.unsettled.length) {

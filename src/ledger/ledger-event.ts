@@ -32,6 +32,9 @@ export const LedgerEventSchema = z.object({
   detail: z.record(z.string(), z.unknown()).nullable(),
   /** The agent session (x-tollgate-session) the call belonged to; absent on events queued before it existed. */
   session_id: z.string().max(128).nullable().default(null),
+  /** The registered prompt and version that served the request (null without one). */
+  prompt_name: z.string().max(64).nullable().default(null),
+  prompt_version: z.number().int().positive().nullable().default(null),
 });
 export type LedgerEvent = z.infer<typeof LedgerEventSchema>;
 
@@ -62,5 +65,7 @@ export function emptyLedgerEvent(requestId: string, endpoint: string, ts: number
     stream: false,
     detail: null,
     session_id: null,
+    prompt_name: null,
+    prompt_version: null,
   };
 }

@@ -4,7 +4,7 @@ const COLUMNS = [
   "request_id", "ts", "tenant_id", "key_id", "endpoint", "task", "tier", "model", "provider", "cache",
   "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd", "latency_ms", "ttfb_ms", "status",
   "error_code", "attempts", "route_reason", "escalated_from", "degraded", "stream", "detail_json",
-  "session_id",
+  "session_id", "prompt_name", "prompt_version",
 ] as const;
 
 // OR IGNORE makes redelivery harmless: the first write of a request id wins, later ones are no-ops.
@@ -16,7 +16,8 @@ function row(event: LedgerEvent): (string | number | null)[] {
     event.provider, event.cache, event.prompt_tokens, event.completion_tokens, event.cost_usd, event.saved_usd,
     event.latency_ms, event.ttfb_ms, event.status, event.error_code, event.attempts, event.route_reason,
     event.escalated_from, event.degraded, event.stream ? 1 : 0, event.detail ? JSON.stringify(event.detail) : null,
-    event.session_id,
+    // Rows parked in an outbox before the prompt columns existed have no such fields: write NULL.
+    event.session_id, event.prompt_name ?? null, event.prompt_version ?? null,
   ];
 }
 

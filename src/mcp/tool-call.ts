@@ -1,6 +1,8 @@
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { sha256Hex } from "../auth/key-hash";
 import { type Admission, admitRequest } from "../budget/admission";
+import type { Residency } from "../config/model-catalog";
+import { tenantObject } from "../config/tenant-objects";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { RequestLedger } from "../ledger/request-ledger";
@@ -43,8 +45,8 @@ function refusal(code: number, message: string, data: Record<string, unknown>): 
   return new McpError(code, message, data);
 }
 
-function bulkheadStub(env: Env, tenantId: string, server: string) {
-  return env.TOOL_BULKHEAD.get(env.TOOL_BULKHEAD.idFromName(`${tenantId}:${server}`));
+function bulkheadStub(env: Env, tenantId: string, server: string, residency: Residency | null) {
+  return tenantObject(env.TOOL_BULKHEAD, `${tenantId}:${server}`, residency);
 }
 
 /** The retry decision is the tool's own: only calls it declares safe to repeat (or the tenant vouches for). */
@@ -98,7 +100,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
   const argsHash = await sha256Hex(canonicalJson({ tool: tool.name, arguments: params.arguments ?? {} }));
 
   // The slot first: a tool at its limit refuses at once, holding nothing else (not even a session step).
-  const bulkhead = bulkheadStub(env, tenant.tenantId, server.name);
+  const bulkhead = bulkheadStub(env, tenant.tenantId, server.name, tenant.policy.residency);
   const slot = await bulkhead.acquire({ callId: event.request_id, tool: tool.name, limit: policy.max_concurrency, holdMs });
   if (!slot.granted) {
     const status = slot.reason === "breaker" ? 503 : 429;
@@ -135,7 +137,7 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
       return withMeta(hit.result, { "tollgate/cache": "hit", "tollgate/cached_at": new Date(hit.storedAt).toISOString(), "tollgate/saved_usd": event.saved_usd, ...meta });
     }
 
-    const claim = !readOnly && ctx.idempotencyKey ? await claimToolCall(env, tenant.tenantId, `${server.name}/${tool.name}`, ctx.idempotencyKey, argsHash, holdMs) : undefined;
+    const claim = !readOnly && ctx.idempotencyKey ? await claimToolCall(env, tenant.tenantId, tenant.policy.residency, `${server.name}/${tool.name}`, ctx.idempotencyKey, argsHash, holdMs) : undefined;
     if (claim?.kind === "replay") {
       const meta = finish(200, 0, "bypass");
       event.detail = { idempotent_replay: true };
@@ -208,5 +210,5 @@ export async function callTool(ctx: ToolCallContext, params: ToolCallParams): Pr
 function admitTool(ctx: ToolCallContext, requestId: string, toolId: string, costUsd: number, holdMs: number): Promise<Admission | undefined> {
   if (costUsd <= 0) return Promise.resolve(undefined);
   const estimate = { promptTokens: 0, outputTokens: 0, usd: costUsd, perModel: { [toolId]: costUsd } };
-  return admitRequest({ env: ctx.env, tenantId: ctx.tenant.tenantId, keyId: ctx.tenant.keyId, requestId, task: ctx.task, estimate, degradedEstimate: estimate, holdMs });
+  return admitRequest({ env: ctx.env, tenantId: ctx.tenant.tenantId, residency: ctx.tenant.policy.residency, keyId: ctx.tenant.keyId, requestId, task: ctx.task, estimate, degradedEstimate: estimate, holdMs });
 }

@@ -1,5 +1,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import type { Residency } from "../config/model-catalog";
+import { tenantObject } from "../config/tenant-objects";
 
 const WAIT_STEP_MS = 100;
 
@@ -10,8 +12,8 @@ export type IdempotentClaim = { kind: "new"; complete: (result: CallToolResult) 
  * concurrent duplicate waits for the first, the same key with other arguments is refused. The tenant's
  * IdempotencyStore holds the records, scoped to the server and tool.
  */
-export async function claimToolCall(env: Env, tenantId: string, scope: string, key: string, argsHash: string, maxWaitMs: number): Promise<IdempotentClaim> {
-  const stub = env.IDEMPOTENCY.get(env.IDEMPOTENCY.idFromName(tenantId));
+export async function claimToolCall(env: Env, tenantId: string, residency: Residency | null, scope: string, key: string, argsHash: string, maxWaitMs: number): Promise<IdempotentClaim> {
+  const stub = tenantObject(env.IDEMPOTENCY, tenantId, residency);
   const scopedKey = `mcp:${scope}\u0000${key}`;
   for (let waited = 0; ; waited += WAIT_STEP_MS) {
     const claim = await stub.begin(scopedKey, argsHash);

@@ -3,6 +3,7 @@ import type { StoredResponse } from "../../durable-objects/idempotency-store";
 import { sha256Hex } from "../auth/key-hash";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
+import { tenantObject } from "../config/tenant-objects";
 
 const MAX_KEY_LENGTH = 255;
 const WAIT_STEP_MS = 100;
@@ -28,7 +29,7 @@ export const idempotency = createMiddleware<AppEnv>(async (c, next) => {
   if (!key) return next();
   if (key.length > MAX_KEY_LENGTH) throw GatewayError.invalid(`Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters`, "idempotency-key");
   const tenantId = c.var.tenant.tenantId;
-  const stub = c.env.IDEMPOTENCY.get(c.env.IDEMPOTENCY.idFromName(tenantId));
+  const stub = tenantObject(c.env.IDEMPOTENCY, tenantId, c.var.tenant.policy.residency);
   // The route is part of the key: the same key on two endpoints is two operations.
   const scopedKey = `${c.req.path}\u0000${key}`;
   const bodyHash = await sha256Hex(await c.req.text());

@@ -8,6 +8,7 @@ import { availableCatalog } from "../providers/provider-registry";
 import type { Usage } from "../providers/provider-types";
 import { fixedTier, isSensitive, planRequest, type RequestPlan, type RoutePlan } from "../routing/route-plan";
 import { learnedTier, recordSamples, type Sample } from "../routing/learned-router";
+import { expandPrompt } from "../prompts/expand-prompt";
 import { openModelStep } from "../sessions/session-gate";
 import { complexityTier } from "../routing/tier-suggestion";
 import { endWithStream } from "../telemetry/genai-spans";
@@ -30,6 +31,8 @@ export function streamUsage(req: ChatRequest, summary: StreamSummary): Usage {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+const promptVersion = (event: ChatContext["ledger"]["event"]): string | undefined => (event.prompt_name ? `${event.prompt_name}@${event.prompt_version}` : undefined);
+
 /** Step 3, once per request: the learned router's vote (I/O), then the pure plan every later step uses. */
 async function planChat(ctx: ChatContext, req: ChatRequest, embedder: Embedder | undefined): Promise<RequestPlan> {
   const { env, hints, tenant } = ctx;
@@ -42,21 +45,23 @@ async function planChat(ctx: ChatContext, req: ChatRequest, embedder: Embedder |
  * POST /v1/chat/completions, /v1/messages, /v1/responses and jobs all come through here. Read it top
  * to bottom: plan → cache → admit → call (retries, fallback) → escalate → settle and record → respond.
  */
-export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatOutcome> {
+export async function runChat(caller: ChatContext, request: ChatRequest): Promise<ChatOutcome> {
+  // A registered prompt becomes the request it stands for first: plan, cache key and ledger all see it.
+  const expanded = await expandPrompt(caller, request);
+  // Guardrails run before anything keys, embeds or routes on the request's text (src/guardrails/).
+  const { ctx, req } = await expanded.ctx.stage("guard", () => guardRequest(expanded.ctx, expanded.req));
   const { env, hints, tenant, ledger } = ctx;
   const event = ledger.event;
   event.task = hints.task;
   event.stream = req.stream === true;
 
-  // Guardrails run before anything keys, embeds or routes on the request's text (src/guardrails/).
-  ({ ctx, req } = await ctx.stage("guard", () => guardRequest(ctx, req)));
   // The plan comes first because the cache key names the resolved tier (what `auto` will be served at).
-  const embedder = selectEmbedder(env, tenant.policy, isSensitive(ctx.hints, tenant.policy));
+  const embedder = selectEmbedder(env, tenant.policy, isSensitive(hints, tenant.policy));
   const plan = await planChat(ctx, req, embedder);
   event.tier = plan.primary.tier;
   event.route_reason = plan.primary.reason;
 
-  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.primary.tier }, embedder));
+  const cache = await ctx.stage("cache", () => ChatCache.open(ctx, req, { model: req.model, tier: plan.primary.tier, prompt: promptVersion(event) }, embedder));
   // An agent session's limits are checked before anything is spent; a cache hit is still a step, at $0.
   await openModelStep(ctx, req, plan.primary.chain, cache.hit !== undefined).catch((error: unknown) => {
     cache.abandon();

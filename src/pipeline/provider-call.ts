@@ -35,7 +35,7 @@ const settled = new WeakSet<Admission>();
 
 /** The admission fields every spending path shares; the estimates are the caller's. */
 export function admissionOf(ctx: ChatContext, deadline: number): Omit<AdmitRequestInput, "requestId" | "estimate" | "degradedEstimate"> {
-  return { env: ctx.env, tenantId: ctx.tenant.tenantId, keyId: ctx.tenant.keyId, task: ctx.hints.task, holdMs: deadline + HOLD_MARGIN_MS };
+  return { env: ctx.env, tenantId: ctx.tenant.tenantId, residency: ctx.tenant.policy.residency, keyId: ctx.tenant.keyId, task: ctx.hints.task, holdMs: deadline + HOLD_MARGIN_MS };
 }
 
 /**

@@ -52,6 +52,8 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
   if (meta.sessionRemaining) c.header("x-tollgate-session-remaining", meta.sessionRemaining);
   if (meta.guardrails) c.header("x-tollgate-guardrails", meta.guardrails);
+  const { prompt_name: prompt, prompt_version: version } = c.var.ledger.event;
+  if (prompt) c.header("x-tollgate-prompt", `${prompt}@${version}`);
 }
 
 /** The part chat completions and messages share: run the pipeline, set the headers, start a refinement. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
-import type { ChatMessage, ChatRequest } from "../validate/chat-request";
+import { type ChatMessage, type ChatRequest, PromptRefSchema } from "../validate/chat-request";
 
 // POST /v1/responses as a ChatRequest: the pipeline (cache, admission, routing, ledger) speaks one shape.
 // The translation is chosen so that a Responses request and a Chat Completions request for the same
@@ -30,7 +30,8 @@ const TextFormat = z.union([
 export const ResponsesRequestSchema = z
   .object({
     model: z.string().min(1).max(256),
-    input: z.union([z.string().max(MAX_TEXT), z.array(InputItemSchema).max(2048)]),
+    // Optional when `prompt` supplies the conversation, as in OpenAI's API.
+    input: z.union([z.string().max(MAX_TEXT), z.array(InputItemSchema).max(2048)]).default([]),
     instructions: z.string().max(MAX_TEXT).nullish(),
     tools: z.array(FunctionTool).max(128).optional(),
     tool_choice: z.union([z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), name: z.string().max(64) }).loose()]).optional(),
@@ -44,6 +45,7 @@ export const ResponsesRequestSchema = z
     previous_response_id: z.string().min(1).max(256).nullish(),
     metadata: z.record(z.string(), z.string().max(512)).nullish(),
     user: z.string().max(256).optional(),
+    prompt: PromptRefSchema.nullish(),
   })
   .loose();
 export type ResponsesRequest = z.infer<typeof ResponsesRequestSchema>;
@@ -96,12 +98,13 @@ function responseFormat(format: z.infer<typeof TextFormat> | undefined): ChatReq
 /** The Chat request for this Responses request, after `history` (the stored conversation it continues). */
 export function toChatRequest(body: ResponsesRequest, history: ChatMessage[]): ChatRequest {
   const messages: ChatMessage[] = [...(body.instructions ? [{ role: "system" as const, content: body.instructions }] : []), ...history, ...itemsToMessages(body.input)];
-  if (messages.length === 0) throw GatewayError.invalid("input: there is nothing to answer", "input");
+  if (messages.length === 0 && !body.prompt) throw GatewayError.invalid("input: there is nothing to answer", "input");
   const choice = body.tool_choice;
   const format = responseFormat(body.text?.format);
   return {
     model: body.model,
     messages,
+    ...(body.prompt ? { prompt: body.prompt } : {}),
     ...(body.max_output_tokens != null ? { max_completion_tokens: body.max_output_tokens } : {}),
     ...(body.temperature != null ? { temperature: body.temperature } : {}),
     ...(body.top_p != null ? { top_p: body.top_p } : {}),

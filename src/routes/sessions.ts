@@ -7,7 +7,7 @@ import { parseSessionHeaders, sessionStub } from "../sessions/session-gate";
 function stubOf(c: Context<AppEnv>) {
   const scope = parseSessionHeaders((name) => (name === "x-tollgate-session" ? c.req.param("id") : undefined));
   if (!scope) throw GatewayError.notFound("session");
-  return sessionStub(c.env, c.var.tenant.tenantId, scope.id);
+  return sessionStub(c.env, c.var.tenant.tenantId, scope.id, c.var.tenant.policy.residency);
 }
 
 export const sessionRoutes = new Hono<AppEnv>()

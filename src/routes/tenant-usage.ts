@@ -62,6 +62,6 @@ export const tenantUsageRoutes = new Hono<AppEnv>()
     return c.json({ object: "list", group_by: query.group_by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), data, cache_precision });
   })
   .get("/budget", async (c) => {
-    const budgets = await budgetStub(c.env, c.var.tenant.tenantId).status(c.var.tenant.tenantId);
+    const budgets = await budgetStub(c.env, c.var.tenant.tenantId, c.var.tenant.policy.residency).status(c.var.tenant.tenantId);
     return c.json({ object: "list", tenant_id: c.var.tenant.tenantId, limits: c.var.tenant.limits, data: budgets });
   });

@@ -68,7 +68,16 @@ export const isSensitive = (hints: RequestHints, policy: TenantPolicy): boolean 
 function eligible(input: Pick<PlanInput, "hints" | "policy" | "catalog">): CatalogModel[] {
   const sensitive = isSensitive(input.hints, input.policy);
   const allowed = input.policy.allowed_models;
-  return input.catalog.filter((m) => (!sensitive || m.private) && (!allowed || allowed.includes(m.id)));
+  const region = input.policy.residency;
+  return input.catalog.filter((m) => (!sensitive || m.private) && (!allowed || allowed.includes(m.id)) && (!region || m.regions.includes(region)));
+}
+
+/** Why an existing model cannot serve this request (the first rule it breaks). */
+function refusal(model: CatalogModel, input: Pick<PlanInput, "hints" | "policy">): string {
+  if (isSensitive(input.hints, input.policy) && !model.private) return "is not private and this request is marked sensitive";
+  const region = input.policy.residency;
+  if (region && !model.regions.includes(region)) return `is not tagged for this tenant's '${region}' data residency`;
+  return "is not allowed for this tenant";
 }
 
 /** The tier an explicit header or the tenant's policy fixes for `auto`, if any: no signal is consulted then. */
@@ -91,10 +100,7 @@ export function planRoute(input: PlanInput): RoutePlan {
   if (input.model !== "auto") {
     const model = findModel(input.catalog, input.model);
     if (!model) throw GatewayError.invalid(`Unknown model '${input.model.slice(0, 100)}'; GET /v1/models lists the catalog`, "model");
-    if (!models.includes(model)) {
-      const why = sensitive && !model.private ? "is not private and this request is marked sensitive" : "is not allowed for this tenant";
-      throw GatewayError.invalid(`Model '${model.id}' ${why}`, "model");
-    }
+    if (!models.includes(model)) throw GatewayError.invalid(`Model '${model.id}' ${refusal(model, input)}`, "model");
     let tier = minTier(model.tier, input.policy.max_tier);
     if (input.budgetCap) tier = minTier(tier, input.budgetCap);
     if (tier === model.tier) {
@@ -112,7 +118,9 @@ export function planRoute(input: PlanInput): RoutePlan {
   }
   const chain = chainForTier(models, tier);
   if (chain.length === 0) {
-    throw new GatewayError(503, "no_healthy_provider", sensitive ? "No private model is available for a sensitive request" : "No model is available for this tenant");
+    const region = input.policy.residency;
+    const why = sensitive ? "No private model is available for a sensitive request" : "No model is available for this tenant";
+    throw new GatewayError(503, "no_healthy_provider", region ? `${why} among the models tagged for its '${region}' data residency` : why);
   }
   return { tier, chain, reason, auto: true };
 }
@@ -135,10 +143,6 @@ export function planRequest(input: PlanInput): RequestPlan {
 export function planEmbedding(input: Omit<PlanInput, "suggest" | "budgetCap">): RoutePlan {
   const model = input.catalog.find((m) => m.id === input.model && m.kind === "embedding");
   if (!model) throw GatewayError.invalid(`Unknown embedding model '${input.model.slice(0, 100)}'; GET /v1/models lists the catalog`, "model");
-  if (!eligible(input).includes(model)) {
-    const sensitive = isSensitive(input.hints, input.policy);
-    const why = sensitive && !model.private ? "is not private and this request is marked sensitive" : "is not allowed for this tenant";
-    throw GatewayError.invalid(`Model '${model.id}' ${why}`, "model");
-  }
+  if (!eligible(input).includes(model)) throw GatewayError.invalid(`Model '${model.id}' ${refusal(model, input)}`, "model");
   return { tier: model.tier, chain: [model], reason: "explicit", auto: false };
 }

@@ -1,6 +1,7 @@
 import { sha256Hex } from "../auth/key-hash";
 import { estimateChain } from "../budget/budget-client";
-import type { CatalogModel } from "../config/model-catalog";
+import type { CatalogModel, Residency } from "../config/model-catalog";
+import { tenantObject } from "../config/tenant-objects";
 import { type SessionLimits, SessionLimitsSchema, type TenantPolicy } from "../config/tenant-policy";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
@@ -32,9 +33,9 @@ export interface SessionCaller {
   waitUntil: (promise: Promise<unknown>) => void;
 }
 
-export function sessionStub(env: Env, tenantId: string, sessionId: string) {
+export function sessionStub(env: Env, tenantId: string, sessionId: string, residency: Residency | null) {
   // The tenant is part of the name: two tenants choosing the same id get two sessions.
-  return env.AGENT_SESSION.get(env.AGENT_SESSION.idFromName(`${tenantId}:${sessionId}`));
+  return tenantObject(env.AGENT_SESSION, `${tenantId}:${sessionId}`, residency);
 }
 
 /** Parses `max_steps=20,max_usd=0.5`; a bad pair is a 400 naming the header. */
@@ -102,7 +103,7 @@ export class SessionTicket {
     if (!this.settled) {
       this.settled = true;
       const { env, tenant } = this.caller;
-      this.caller.waitUntil(sessionStub(env, tenant.tenantId, this.sessionId).settle({ stepId: this.stepId, ...outcome }).catch(() => undefined));
+      this.caller.waitUntil(sessionStub(env, tenant.tenantId, this.sessionId, tenant.policy.residency).settle({ stepId: this.stepId, ...outcome }).catch(() => undefined));
     }
     return this.remainingAfter(outcome.costUsd, outcome.tokens);
   }
@@ -123,7 +124,7 @@ export class SessionTicket {
   async cover(usd: number): Promise<boolean> {
     if (usd <= this.estimateUsd || this.settled) return !this.settled;
     const { env, tenant } = this.caller;
-    if (!(await sessionStub(env, tenant.tenantId, this.sessionId).cover(this.stepId, usd))) return false;
+    if (!(await sessionStub(env, tenant.tenantId, this.sessionId, tenant.policy.residency).cover(this.stepId, usd))) return false;
     this.estimateUsd = usd;
     return true;
   }
@@ -131,7 +132,7 @@ export class SessionTicket {
   /** The gateway's own retry of this step's tool: false once the tool is out of retries in this session. */
   retry(tool: string): Promise<boolean> {
     const { env, tenant } = this.caller;
-    return sessionStub(env, tenant.tenantId, this.sessionId).retry(this.stepId, tool);
+    return sessionStub(env, tenant.tenantId, this.sessionId, tenant.policy.residency).retry(this.stepId, tool);
   }
 }
 
@@ -157,7 +158,7 @@ export async function openSessionStep(caller: SessionCaller, step: StepRequest):
   const { env, tenant, hints, ledger } = caller;
   ledger.event.session_id = scope.id;
   const stepId = step.stepId ?? ledger.event.request_id;
-  const result = await sessionStub(env, tenant.tenantId, scope.id).open({
+  const result = await sessionStub(env, tenant.tenantId, scope.id, tenant.policy.residency).open({
     tenantId: tenant.tenantId,
     sessionId: scope.id,
     stepId,

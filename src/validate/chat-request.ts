@@ -59,10 +59,21 @@ export type ResponseFormat = z.infer<typeof ResponseFormatSchema>;
 
 const TokenCountSchema = z.number().int().positive().max(1_000_000);
 
+/** A registered prompt (PUT /v1/prompts/:name), in the shape OpenAI's Responses API uses. */
+export const PromptRefSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "a prompt name is 1-64 letters, digits, '.', '_' or '-'"),
+    version: z.coerce.number().int().positive().max(1_000_000).optional(),
+    variables: z.record(z.string().max(64), z.union([z.string().max(MAX_TEXT), z.number(), z.boolean()])).optional(),
+  })
+  .strict();
+export type PromptRef = z.infer<typeof PromptRefSchema>;
+
 export const ChatRequestSchema = z
   .object({
     model: z.string().min(1).max(256),
-    messages: z.array(MessageSchema).min(1).max(MAX_MESSAGES),
+    // May be empty when `prompt` supplies the conversation (checked below).
+    messages: z.array(MessageSchema).max(MAX_MESSAGES).default([]),
     max_tokens: TokenCountSchema.nullable().optional(),
     max_completion_tokens: TokenCountSchema.nullable().optional(),
     temperature: z.number().min(0).max(2).nullable().optional(),
@@ -83,8 +94,10 @@ export const ChatRequestSchema = z
     logprobs: z.boolean().nullable().optional(),
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
     user: z.string().max(256).optional(),
+    prompt: PromptRefSchema.optional(),
   })
-  .loose();
+  .loose()
+  .refine((req) => req.messages.length > 0 || req.prompt !== undefined, { message: "Too small: expected array to have >=1 items (or give 'prompt')", path: ["messages"] });
 export type ChatRequest = z.infer<typeof ChatRequestSchema>;
 
 /** The text of a message, whatever shape its content has. */

@@ -72,6 +72,9 @@ export const localEmbedder = (env: Env) => embedderFor(env, "local/use-lite");
  * `allowed_models` gets a semantic cache only with an embedding model on that list.
  */
 export function selectEmbedder(env: Env, policy: TenantPolicy, sensitive: boolean): Embedder | undefined {
+  // Vectorize and the KV embedding cache cannot be pinned to a jurisdiction: no semantic cache and no
+  // learned-router samples for a tenant with data residency.
+  if (policy.residency) return undefined;
   const chosen = policy.cache.embedding_model;
   const embedder = chosen ? embedderFor(env, chosen) : (localEmbedder(env) ?? workersAiEmbedder(env));
   if (!embedder || (sensitive && !embedder.private)) return undefined;
