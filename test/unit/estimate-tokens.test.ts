@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 import { countTokens } from "gpt-tokenizer/encoding/cl100k_base";
 import { describe, expect, it } from "vitest";
 import { countPromptTokens, countText } from "../../src/tokens/count-tokens";
