@@ -79,12 +79,23 @@ export function renderOverhead(result) {
       `Bundle (\`wrangler deploy --dry-run --env production --outdir <tmp>\`): **${f(b.deployed.rawKiB, 1)} KiB raw, ${f(b.deployed.gzipKiB, 1)} KiB gzipped** ` +
         `(${b.deployed.files.join(", ")}; wrangler says "${b.deployed.wranglerReports ?? "n/a"}").`,
       "",
-      `Largest contributors (esbuild metafile, bytes in output, of ${f(b.metafile.totalKiB, 1)} KiB):`,
+      `Largest contributors (that build's esbuild metafile, bytes before minification, of ${f(b.metafile.totalKiB, 1)} KiB):`,
       "",
       "| package | KiB | share |",
       "| --- | ---: | ---: |",
       ...b.metafile.packages.slice(0, 12).map((p) => `| ${p.name} | ${f(p.kib, 1)} | ${(p.share * 100).toFixed(1)}% |`),
     );
+    const st = b.startup;
+    if (st) {
+      lines.push(
+        "",
+        `Startup (${st.measures}, ${st.tollgate.runs} runs each):`,
+        "",
+        "| worker | startup CPU ms, median | min | per run | profile window ms, median |",
+        "| --- | ---: | ---: | --- | ---: |",
+        ...["tollgate", "passthrough"].map((w) => `| ${w} | ${f(st[w].activeMsMedian, 1)} | ${f(st[w].activeMsMin, 1)} | ${st[w].samples.map((s) => f(s.activeMs, 1)).join(", ")} | ${f(st[w].windowMsMedian, 1)} |`),
+      );
+    }
   } else if (b?.error) lines.push("", `Bundle measurement failed: ${b.error}`);
   if (result.sampleHeaders?.["server-timing"]) lines.push("", `Sample \`Server-Timing\` of a warm miss before the load: \`${result.sampleHeaders["server-timing"]}\``);
   for (const n of result.notes ?? []) lines.push("", `Note: ${n}`);

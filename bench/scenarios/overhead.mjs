@@ -177,7 +177,7 @@ export default {
         profile[path] = await profileStages(t.url, t.headers, t.body ?? BODY, PROFILE_REQUESTS);
       }
     }
-    ctx.log("overhead: bundle size (wrangler deploy --dry-run --env production, esbuild metafile)");
+    ctx.log("overhead: bundle size (wrangler deploy --dry-run --env production, its metafile) and startup (wrangler check startup)");
     let bundle;
     try {
       bundle = await measureBundle();
