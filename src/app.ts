@@ -3,7 +3,6 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { endTime, startTime, timing } from "hono/timing";
-import { ulid } from "ulid";
 import { adminAuth } from "./auth/admin-auth";
 import { tenantAuth } from "./auth/tenant-auth";
 import { GatewayError } from "./errors";
@@ -11,6 +10,7 @@ import { idempotency } from "./middleware/idempotency";
 import type { AppEnv } from "./hono-env";
 import { RequestLedger } from "./ledger/request-ledger";
 import { captureRequestLog } from "./ledger/request-log";
+import { newRequestId } from "./request-id";
 import { adminBreakerRoutes } from "./routes/admin-breakers";
 import { adminDeadLetterRoutes } from "./routes/admin-dead-letters";
 import { adminReconciliationRoutes } from "./routes/admin-reconciliation";
@@ -52,7 +52,7 @@ export function renderError(error: unknown): GatewayError {
 export function buildApp() {
   const app = new Hono<AppEnv>();
 
-  app.use(requestId({ headerName: "", generator: () => ulid() }));
+  app.use(requestId({ headerName: "", generator: newRequestId }));
   app.use(timing({ totalDescription: "total" }));
   app.use("*", async (c, next) => {
     c.header("x-request-id", c.var.requestId);
