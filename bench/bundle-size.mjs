@@ -53,7 +53,8 @@ async function wranglerBundle(dir) {
   return { files, rawKiB: kib(raw), gzipKiB: kib(gzip), wranglerReports: reported };
 }
 
-// Per package, from the metafile of the very build measured above (aliases applied), before minification.
+// Per package, from the metafile of the very build measured above (aliases applied): bytes each one
+// contributes to that (minified) output.
 async function packageShares(dir) {
   const { outputs } = JSON.parse(await readFile(join(dir, "meta.json"), "utf8"));
   const output = Object.values(outputs).find((o) => o.entryPoint);

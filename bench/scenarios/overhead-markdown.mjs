@@ -79,7 +79,7 @@ export function renderOverhead(result) {
       `Bundle (\`wrangler deploy --dry-run --env production --outdir <tmp>\`): **${f(b.deployed.rawKiB, 1)} KiB raw, ${f(b.deployed.gzipKiB, 1)} KiB gzipped** ` +
         `(${b.deployed.files.join(", ")}; wrangler says "${b.deployed.wranglerReports ?? "n/a"}").`,
       "",
-      `Largest contributors (that build's esbuild metafile, bytes before minification, of ${f(b.metafile.totalKiB, 1)} KiB):`,
+      `Largest contributors (that build's esbuild metafile, bytes in its minified output, of ${f(b.metafile.totalKiB, 1)} KiB):`,
       "",
       "| package | KiB | share |",
       "| --- | ---: | ---: |",
