@@ -83,8 +83,8 @@ async function killTree(child) {
   signalGroup("SIGKILL");
 }
 
-function runWrangler(args, { timeoutMs }) {
-  const child = spawn(NODE, [WRANGLER, ...args], { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
+function runWrangler(args, { timeoutMs, cwd = ROOT }) {
+  const child = spawn(NODE, [WRANGLER, ...args], { cwd, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const tail = outputTail(child);
   return new Promise((ok, fail) => {
     const timer = setTimeout(async () => {
@@ -145,13 +145,15 @@ async function adminPost(url, path, body) {
  * @param {number} [o.port]        gateway port (default: a free one)
  * @param {number} [o.bootTimeoutMs]
  * @param {Record<string,string>} [o.vars]  extra --var bindings
+ * @param {string} [o.root]        the checkout to run (default: this one); `--baseline` runs another
+ *                                 commit's checkout with this one's wrangler, beside this one
  */
-export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, vars = {}, log = () => {} } = {}) {
+export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, vars = {}, log = () => {}, root = ROOT } = {}) {
   const stateDir = join(".wrangler", `bench-state-${Date.now()}`);
-  const cleanupState = () => rm(join(ROOT, stateDir), { recursive: true, force: true });
+  const cleanupState = () => rm(join(root, stateDir), { recursive: true, force: true });
   try {
-    log(`applying D1 migrations into ${stateDir}`);
-    await runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], { timeoutMs: 60_000 });
+    log(`applying D1 migrations into ${root === ROOT ? "" : `${root}/`}${stateDir}`);
+    await runWrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], { timeoutMs: 60_000, cwd: root });
   } catch (err) {
     await cleanupState();
     throw err;
@@ -176,9 +178,9 @@ export async function startGateway({ upstreamUrl, port, bootTimeoutMs = 90_000, 
     "--show-interactive-dev-session=false",
     ...Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
-  log(`starting wrangler dev on 127.0.0.1:${gatewayPort}`);
+  log(`starting wrangler dev on 127.0.0.1:${gatewayPort}${root === ROOT ? "" : ` from ${root}`}`);
   const spawnedAt = performance.now();
-  const child = spawn(NODE, [WRANGLER, ...args], { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(NODE, [WRANGLER, ...args], { cwd: root, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const tail = outputTail(child);
   const url = `http://127.0.0.1:${gatewayPort}`;
 

@@ -1,6 +1,7 @@
 // `npm run bench [-- flags]`: boots what the selected scenarios need (mock upstream, gateway), runs
 // them, writes bench/results/<date>.{json,md}, prints the markdown, and always tears everything down.
 // See bench/README.md for the flags and what each number means.
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startGateway, startPassthrough } from "./gateway.mjs";
 import { spawnMockUpstream } from "./mock-upstream.mjs";
@@ -8,7 +9,8 @@ import { describeMachine, describeRun, localDate, renderMarkdown, writeReport } 
 import { scenarios } from "./scenarios/index.mjs";
 
 const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections 1,16,64] [--only a,b]
-                          [--rounds N] [--direct-only] [--port N] [--boot-timeout S] [--no-write] [--list]`;
+                          [--rounds N] [--direct-only] [--port N] [--boot-timeout S] [--no-write] [--list]
+                          [--baseline DIR]   (overhead: also runs the checkout in DIR, e.g. an older commit, interleaved)`;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -20,6 +22,7 @@ function parseOptions() {
       only: { type: "string" },
       "direct-only": { type: "boolean", default: false },
       port: { type: "string" },
+      baseline: { type: "string" },
       "boot-timeout": { type: "string", default: "90" },
       "no-write": { type: "boolean", default: false },
       list: { type: "boolean", default: false },
@@ -45,6 +48,7 @@ function parseOptions() {
       connections,
       rounds: num("rounds", values.rounds, 1),
       directOnly: values["direct-only"],
+      baseline: values.baseline ? resolve(values.baseline) : null,
     },
   };
 }
@@ -57,7 +61,9 @@ function createContext(opts) {
   let mockP = null;
   let gatewayP = null;
   let passthroughP = null;
-  // With --port N the run stays in N..N+4: gateway and its inspector, passthrough and its inspector, mock.
+  let baselineP = null;
+  // With --port N the run stays in N..N+4: gateway and its inspector, passthrough and its inspector, mock
+  // (and N+5..N+6 for a --baseline gateway and its inspector).
   const port = (offset) => (opts.port ? opts.port + offset : undefined);
   const ctx = {
     options: opts.scenario,
@@ -66,6 +72,10 @@ function createContext(opts) {
     gateway: () =>
       (gatewayP ??= ctx.mock().then((m) =>
         startGateway({ upstreamUrl: m.url, port: port(0), bootTimeoutMs: opts.bootTimeoutS * 1000, log }),
+      )),
+    baseline: () =>
+      (baselineP ??= ctx.mock().then((m) =>
+        startGateway({ upstreamUrl: m.url, port: port(5), bootTimeoutMs: opts.bootTimeoutS * 1000, log, root: opts.scenario.baseline }),
       )),
     passthrough: () =>
       (passthroughP ??= ctx.mock().then((m) =>
@@ -77,6 +87,8 @@ function createContext(opts) {
       if (pt) await pt.stop().catch((e) => log(`passthrough stop failed: ${e.message}`));
       const gw = gatewayP && (await gatewayP.catch(() => null));
       if (gw) await gw.stop().catch((e) => log(`gateway stop failed: ${e.message}`));
+      const base = baselineP && (await baselineP.catch(() => null));
+      if (base) await base.stop().catch((e) => log(`baseline gateway stop failed: ${e.message}`));
       const mock = mockP && (await mockP.catch(() => null));
       if (mock) await mock.close().catch((e) => log(`mock stop failed: ${e.message}`));
     },

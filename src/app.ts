@@ -54,7 +54,7 @@ export function renderError(error: unknown): GatewayError {
 export function buildApp() {
   const app = new Hono<AppEnv>();
 
-  app.use(requestId({ headerName: "", generator: () => ulid() }));
+  app.use(requestId({ headerName: "", generator: ulid }));
   app.use(timing({ totalDescription: "total" }));
   app.use("*", async (c, next) => {
     c.header("x-request-id", c.var.requestId);

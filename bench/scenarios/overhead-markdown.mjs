@@ -11,7 +11,8 @@ export function renderOverhead(result) {
       `${c.rounds} interleaved round(s) (order per round and concurrency: ${c.order.join(", ")}), ${c.duration}s per row after ${c.warmup}s warm-up.`,
     "",
     "- **passthrough**: bench/passthrough (Hono, forwards to the mock) under the same `wrangler dev`; **miss**: Tollgate with `x-tollgate-cache: no-store`; " +
-      "**hit**: Tollgate, the same request answered from the exact cache; **miss-stream** / **passthrough-stream**: the same request with `stream: true`; **direct**: the mock itself.",
+      "**hit**: Tollgate, the same request answered from the exact cache; **miss-stream** / **passthrough-stream**: the same request with `stream: true`; **direct**: the mock itself." +
+      (c.baseline ? ` **baseline-miss** / **baseline-hit**: the same on the checkout in \`${c.baseline}\` (\`--baseline\`), under its own \`wrangler dev\`, in the same rounds.` : ""),
     "- Median over rounds (range in brackets). Latency over 2xx responses, from autocannon; CPU per request = user+system CPU of the target's whole process group " +
       "(wrangler and its workerd processes, from /proc/<pid>/stat) during the measured window, divided by every response (any status). Clock ticks are 10 ms, so short rows are coarse.",
     "",
@@ -79,12 +80,23 @@ export function renderOverhead(result) {
       `Bundle (\`wrangler deploy --dry-run --env production --outdir <tmp>\`): **${f(b.deployed.rawKiB, 1)} KiB raw, ${f(b.deployed.gzipKiB, 1)} KiB gzipped** ` +
         `(${b.deployed.files.join(", ")}; wrangler says "${b.deployed.wranglerReports ?? "n/a"}").`,
       "",
-      `Largest contributors (esbuild metafile, bytes in output, of ${f(b.metafile.totalKiB, 1)} KiB):`,
+      `Largest contributors (that build's esbuild metafile, bytes in its minified output, of ${f(b.metafile.totalKiB, 1)} KiB):`,
       "",
       "| package | KiB | share |",
       "| --- | ---: | ---: |",
       ...b.metafile.packages.slice(0, 12).map((p) => `| ${p.name} | ${f(p.kib, 1)} | ${(p.share * 100).toFixed(1)}% |`),
     );
+    const st = b.startup;
+    if (st) {
+      lines.push(
+        "",
+        `Startup (${st.measures}, ${st.tollgate.runs} runs each):`,
+        "",
+        "| worker | startup CPU ms, median | min | per run | profile window ms, median |",
+        "| --- | ---: | ---: | --- | ---: |",
+        ...["tollgate", "passthrough"].map((w) => `| ${w} | ${f(st[w].activeMsMedian, 1)} | ${f(st[w].activeMsMin, 1)} | ${st[w].samples.map((s) => f(s.activeMs, 1)).join(", ")} | ${f(st[w].windowMsMedian, 1)} |`),
+      );
+    }
   } else if (b?.error) lines.push("", `Bundle measurement failed: ${b.error}`);
   if (result.sampleHeaders?.["server-timing"]) lines.push("", `Sample \`Server-Timing\` of a warm miss before the load: \`${result.sampleHeaders["server-timing"]}\``);
   for (const n of result.notes ?? []) lines.push("", `Note: ${n}`);

@@ -2,7 +2,8 @@
 // median over rounds, with the range), the ratios to the passthrough, and issue 13's goals.
 
 // The order the paths run in within each round; the reference comes first.
-export const PATHS = ["passthrough", "miss", "hit", "miss-stream", "passthrough-stream", "direct"];
+// baseline-* run only with --baseline DIR: the same paths on another checkout, for before/after.
+export const PATHS = ["passthrough", "miss", "hit", "baseline-miss", "baseline-hit", "miss-stream", "passthrough-stream", "direct"];
 
 const round = (n, d = 3) => (n == null || !Number.isFinite(n) ? null : Number(n.toFixed(d)));
 

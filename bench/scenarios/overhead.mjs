@@ -98,7 +98,7 @@ export default {
     "Tollgate's paths (miss, exact hit, streaming miss) against a plain passthrough Worker on the same wrangler dev and mock: req/s, p50/p99, CPU per request, ratios; plus bundle size and cold start.",
 
   async run(ctx) {
-    const { duration, warmup, connections, directOnly, rounds } = ctx.options;
+    const { duration, warmup, connections, directOnly, rounds, baseline } = ctx.options;
     const mock = await ctx.mock();
     const json = { "content-type": "application/json" };
     const targets = { direct: { url: `${mock.url}/v1/chat/completions`, headers: json, cpu: null } };
@@ -137,6 +137,26 @@ export default {
       const hit = await probe(gw, auth, BODY);
       // API.md: an exact-cache answer says `x-tollgate-cache: exact`.
       if (hit.headers["x-tollgate-cache"] !== "exact") failures.push(`the hit path did not hit: x-tollgate-cache=${hit.headers["x-tollgate-cache"]}`);
+
+      // --baseline DIR: the same paths on another checkout (say, the commit before a change), booted
+      // after the others and measured in the same interleaved rounds, so before and after meet the
+      // same machine load. Its rows are named baseline-*.
+      if (baseline) {
+        const base = await ctx.baseline();
+        const { key: baseKey } = await base.createTenantKey("bench-overhead", TENANT);
+        const baseAuth = { ...json, authorization: `Bearer ${baseKey}` };
+        const baseNoStore = { ...baseAuth, "x-tollgate-cache": "no-store" };
+        const bw = `${base.url}/v1/chat/completions`;
+        const baseCpu = () => groupCpu(base.pid);
+        Object.assign(targets, {
+          "baseline-miss": { url: bw, headers: baseNoStore, cpu: baseCpu, upstream: "chat" },
+          "baseline-hit": { url: bw, headers: baseAuth, cpu: baseCpu, upstream: "chat" },
+        });
+        coldStart.baseline = { ...base.coldStart, firstChatMs: (await probe(bw, baseNoStore, BODY)).ms, root: baseline };
+        await probe(bw, baseAuth, BODY); // fills its exact cache
+        const baseHit = await probe(bw, baseAuth, BODY);
+        if (baseHit.headers["x-tollgate-cache"] !== "exact") failures.push(`the baseline hit path did not hit: x-tollgate-cache=${baseHit.headers["x-tollgate-cache"]}`);
+      }
     }
 
     const order = PATHS.filter((p) => targets[p]);
@@ -162,8 +182,8 @@ export default {
         failures.push(`${label}: ${r.non2xx} non-2xx and ${r.errors} errors out of ${r.requests} (statuses ${JSON.stringify(r.statusCounts)})`);
       }
       // Warm-up requests also reach the upstream, so only a shortfall (not a surplus) means caching.
-      if ((r.path === "miss" || r.path === "miss-stream") && r.upstreamCalls < r.ok) notes.push(`${label}: ${r.ok} successes but only ${r.upstreamCalls} upstream calls; no-store may not be honoured`);
-      if (r.path === "hit" && r.upstreamCalls > 0) notes.push(`${label}: ${r.upstreamCalls} upstream calls during a hit row`);
+      if ((r.path === "miss" || r.path === "miss-stream" || r.path === "baseline-miss") && r.upstreamCalls < r.ok) notes.push(`${label}: ${r.ok} successes but only ${r.upstreamCalls} upstream calls; no-store may not be honoured`);
+      if ((r.path === "hit" || r.path === "baseline-hit") && r.upstreamCalls > 0) notes.push(`${label}: ${r.upstreamCalls} upstream calls during a hit row`);
     }
 
     const summary = summarise(rows);
@@ -177,7 +197,7 @@ export default {
         profile[path] = await profileStages(t.url, t.headers, t.body ?? BODY, PROFILE_REQUESTS);
       }
     }
-    ctx.log("overhead: bundle size (wrangler deploy --dry-run --env production, esbuild metafile)");
+    ctx.log("overhead: bundle size (wrangler deploy --dry-run --env production, its metafile) and startup (wrangler check startup)");
     let bundle;
     try {
       bundle = await measureBundle();
@@ -187,7 +207,7 @@ export default {
     }
 
     return {
-      config: { duration, warmup, connections, rounds, model: MODEL, body: JSON.parse(BODY), order, directOnly: !!directOnly },
+      config: { duration, warmup, connections, rounds, model: MODEL, body: JSON.parse(BODY), order, directOnly: !!directOnly, baseline: baseline ?? null },
       sampleHeaders,
       rows,
       summary,
