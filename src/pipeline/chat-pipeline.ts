@@ -16,6 +16,7 @@ import { type Answer, escalate, type EscalationStep, stripConfidence, withConfid
 import { meterStream, type StreamSummary } from "./metered-stream";
 import { admissionOf, callChain, chainError, chargeUsage, deadlineMs, settleFirst } from "./provider-call";
 import { serveHit, serveStale } from "./serve-cached";
+import { groundRequest } from "../retrieval/grounding";
 
 export type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
 
@@ -44,6 +45,8 @@ export async function runChat(ctx: ChatContext, req: ChatRequest): Promise<ChatO
   const event = ledger.event;
   event.task = hints.task;
   event.stream = req.stream === true;
+  // Retrieval (issue 17): a `retrieval` field becomes a system message of retrieved chunks, before anything reads the prompt.
+  req = await groundRequest(ctx, req, runChat);
 
   // The plan comes first because the cache key names the resolved tier (what `auto` will be served at).
   const embedder = selectEmbedder(env, tenant.policy, isSensitive(hints, tenant.policy));

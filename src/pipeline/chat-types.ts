@@ -8,6 +8,7 @@ import type { SessionScope } from "../sessions/session-gate";
 import type { ChatChunk, ChatCompletion } from "../providers/provider-types";
 import type { RequestHints } from "../validate/request-hints";
 import type { StreamSummary } from "./metered-stream";
+import type { RetrievalSummary } from "../retrieval/grounding";
 
 /** Everything a chat call needs, whether it came over HTTP or off a queue. */
 export interface ChatContext {
@@ -44,6 +45,8 @@ export interface ResponseMeta {
   reservedUsd?: number;
   /** What is left of the agent session (x-tollgate-session-remaining). */
   sessionRemaining?: string;
+  /** The retrieval a grounded request was answered from (x-tollgate-retrieval-*, the body's `retrieval`). */
+  retrieval?: RetrievalSummary;
 }
 
 export type ChatOutcome =

@@ -9,6 +9,7 @@ import { isolateBreakerGate } from "../routing/breaker-gate";
 import { parseSessionHeaders } from "../sessions/session-gate";
 import { settleOnEnd } from "../sessions/settle-on-end";
 import type { RequestHints } from "../validate/request-hints";
+import { groundingOf } from "../retrieval/grounding";
 
 /** Times one stage for Server-Timing (stage names are the request path's steps). */
 export async function stage<T>(c: Context<AppEnv>, name: string, run: () => Promise<T> | T): Promise<T> {
@@ -50,6 +51,10 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.skipped?.length) c.header("x-tollgate-skipped", meta.skipped.join(","));
   if (meta.escalatedFrom) c.header("x-tollgate-escalated-from", meta.escalatedFrom);
   if (meta.sessionRemaining) c.header("x-tollgate-session-remaining", meta.sessionRemaining);
+  if (meta.retrieval) {
+    c.header("x-tollgate-retrieval-sources", meta.retrieval.sources.join(","));
+    c.header("x-tollgate-retrieval-cache", meta.retrieval.cache);
+  }
 }
 
 /** The part chat completions and messages share: run the pipeline, set the headers, start a refinement. */
@@ -57,6 +62,7 @@ export async function serveChat(c: Context<AppEnv>, req: ChatRequest): Promise<C
   const hints = parseHints((name) => c.req.header(name));
   const ctx = chatContext(c, immediateHints(hints, req));
   const outcome = await settleOnEnd(ctx, runChat(ctx, req));
+  outcome.meta.retrieval = groundingOf(ctx);
   setMetaHeaders(c, outcome.meta);
   if (hints.refine === "async") {
     c.header("x-tollgate-refine-job", await submitRefinement(c.env, c.var.tenant, hints, req, c.var.requestId, c.req.header("x-tollgate-sim-fault")));

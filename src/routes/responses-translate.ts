@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
-import type { ChatMessage, ChatRequest } from "../validate/chat-request";
+import { type ChatMessage, type ChatRequest, RetrievalFieldSchema } from "../validate/chat-request";
 
 // POST /v1/responses as a ChatRequest: the pipeline (cache, admission, routing, ledger) speaks one shape.
 // The translation is chosen so that a Responses request and a Chat Completions request for the same
@@ -44,6 +44,7 @@ export const ResponsesRequestSchema = z
     previous_response_id: z.string().min(1).max(256).nullish(),
     metadata: z.record(z.string(), z.string().max(512)).nullish(),
     user: z.string().max(256).optional(),
+    retrieval: RetrievalFieldSchema.optional(),
   })
   .loose();
 export type ResponsesRequest = z.infer<typeof ResponsesRequestSchema>;
@@ -117,5 +118,6 @@ export function toChatRequest(body: ResponsesRequest, history: ChatMessage[]): C
     ...(format ? { response_format: format } : {}),
     ...(body.parallel_tool_calls === false ? { parallel_tool_calls: false } : {}),
     ...(body.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+    ...(body.retrieval ? { retrieval: body.retrieval } : {}),
   };
 }

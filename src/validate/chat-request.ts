@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MetadataFilterSchema } from "../vectors/metadata-filter";
 
 // Bounds keep hostile bodies cheap to reject; the 1 MiB body limit is the outer wall.
 const MAX_MESSAGES = 2048;
@@ -59,6 +60,18 @@ export type ResponseFormat = z.infer<typeof ResponseFormatSchema>;
 
 const TokenCountSchema = z.number().int().positive().max(1_000_000);
 
+/** A grounded answer: the chunks of a tenant collection go into the prompt (src/retrieval/grounding.ts). */
+export const RetrievalFieldSchema = z
+  .object({
+    collection: z.string().min(1).max(64),
+    top_k: z.number().int().min(1).max(100).optional(),
+    max_context_tokens: z.number().int().min(1).max(1_000_000).optional(),
+    summarize: z.boolean().optional(),
+    filter: MetadataFilterSchema.optional(),
+  })
+  .strict();
+export type RetrievalField = z.infer<typeof RetrievalFieldSchema>;
+
 export const ChatRequestSchema = z
   .object({
     model: z.string().min(1).max(256),
@@ -83,6 +96,7 @@ export const ChatRequestSchema = z
     logprobs: z.boolean().nullable().optional(),
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
     user: z.string().max(256).optional(),
+    retrieval: RetrievalFieldSchema.optional(),
   })
   .loose();
 export type ChatRequest = z.infer<typeof ChatRequestSchema>;
