@@ -49,16 +49,23 @@ function blocks(text: string): Block[] {
 
 const SENTENCE = /[^.!?\n]+(?:[.!?]+|\n|$)\s*/g;
 
-/** Greedy packing of units into pieces of at most `max` tokens. */
+/**
+ * Greedy packing of units into pieces of at most `max` tokens. Counts add up per unit (a join can
+ * differ by a token), which keeps a long paragraph linear instead of re-tokenizing it per word.
+ */
 function pack(units: string[], max: number): string[] {
   const pieces: string[] = [];
   let current = "";
+  let tokens = 0;
   for (const unit of units) {
-    if (current && countText(current + unit) > max) {
+    const cost = countText(unit);
+    if (current && tokens + cost > max) {
       pieces.push(current.trim());
       current = "";
+      tokens = 0;
     }
     current += unit;
+    tokens += cost;
   }
   if (current.trim()) pieces.push(current.trim());
   return pieces;
