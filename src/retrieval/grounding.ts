@@ -51,7 +51,9 @@ async function summarised(ctx: ChatContext, runChat: RunChat, collection: Collec
   const cached = await readSummary(ctx.env.CACHE_KV, key);
   if (cached) return { text: cached.text, hit: true, costUsd: 0 };
   const child = childContext(ctx, "summary", "retrieval-summary");
+  // The fast tier and only it: a summary is worth having cheap, so it never escalates.
   child.hints = { ...ctx.hints, tier: "fast", refine: undefined, cache: "default" };
+  child.tenant = { ...ctx.tenant, policy: { ...ctx.tenant.policy, escalation: false } };
   const outcome = await runChat(child, {
     model: "auto",
     messages: [

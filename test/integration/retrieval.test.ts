@@ -203,3 +203,91 @@ describe("ingestion is spend", () => {
     expect(found.body.data[0]?.document_id).toBe("doc-42");
   });
 });
+
+interface Grounded { choices: { message: { content: string } }[]; retrieval: { collection: string; version: number; cache: string; sources: string[]; dropped: number; cost_usd: number; summary?: string } }
+
+describe("grounded answers", () => {
+  const ask = (collection: string, extra: Record<string, unknown> = {}) => ({
+    model: "sim/fast",
+    messages: [{ role: "user", content: "When are refunds paid back to the card?" }],
+    retrieval: { collection, top_k: 3, ...extra },
+  });
+
+  it("a chat request is answered from the collection, lists its sources, and its repeat is an exact cache hit", async () => {
+    const tenant = await createTenant({ limits: HIGH_LIMITS });
+    const id = await collectionWith(tenant);
+    const first = await api(tenant.key, "/v1/chat/completions", "POST", ask(id));
+    expect(first.status).toBe(200);
+    const body = await first.json<Grounded>();
+    expect(first.headers.get("x-tollgate-cache")).toBe("miss");
+    expect(first.headers.get("x-tollgate-retrieval-cache")).toBe("miss");
+    expect(first.headers.get("x-tollgate-retrieval-sources")?.split(",")[0]).toBe("refunds#0");
+    expect(body.retrieval).toMatchObject({ collection: id, version: 1, cache: "miss", dropped: 0 });
+    expect(body.retrieval.sources).toHaveLength(3);
+    expect(body.retrieval.cost_usd).toBeGreaterThan(0);
+    const row = await ledgerRow<{ detail_json: string; cost_usd: number }>(first.headers.get("x-request-id") ?? "");
+    const detail = JSON.parse(row.detail_json) as { retrieval: { sources: string[]; rows: string[] } };
+    expect(detail.retrieval.sources).toEqual(body.retrieval.sources);
+    // The query embedding has its own admitted, ledgered row, named on the request's row.
+    const retrievalRow = await ledgerRow<{ cost_usd: number; model: string }>(detail.retrieval.rows[0] ?? "");
+    expect(retrievalRow.model).toBe("sim/embed");
+    expect(retrievalRow.cost_usd).toBeCloseTo(body.retrieval.cost_usd, 12);
+
+    const again = await api(tenant.key, "/v1/chat/completions", "POST", ask(id));
+    const repeat = await again.json<Grounded>();
+    expect(again.headers.get("x-tollgate-cache")).toBe("exact");
+    expect(again.headers.get("x-tollgate-retrieval-cache")).toBe("hit");
+    expect(again.headers.get("x-tollgate-cost-usd")).toBe("0.00000000");
+    expect(repeat.choices[0]?.message.content).toBe(body.choices[0]?.message.content);
+    expect(repeat.retrieval).toMatchObject({ cache: "hit", sources: body.retrieval.sources, cost_usd: 0 });
+  });
+
+  it("packs within max_context_tokens by dropping the lowest-scoring chunks first", async () => {
+    const tenant = await createTenant({ limits: HIGH_LIMITS, policy: { retrieval: { max_context_tokens: 80 } } });
+    const id = await collectionWith(tenant);
+    const res = await api(tenant.key, "/v1/chat/completions", "POST", ask(id, { top_k: 4, max_context_tokens: 5000 }));
+    const body = await res.json<Grounded>();
+    // The policy's allowance wins over the request's; what is left is the best of the four.
+    expect(body.retrieval.sources.length).toBeGreaterThan(0);
+    expect(body.retrieval.sources.length + body.retrieval.dropped).toBe(4);
+    expect(body.retrieval.dropped).toBeGreaterThan(0);
+    expect(body.retrieval.sources[0]).toBe("refunds#0");
+  });
+
+  it("summarize condenses the context once with the fast tier and serves the cached summary after", async () => {
+    const tenant = await createTenant({ limits: HIGH_LIMITS });
+    const id = await collectionWith(tenant);
+    const first = await api(tenant.key, "/v1/chat/completions", "POST", ask(id, { summarize: true }));
+    const body = await first.json<Grounded>();
+    expect(body.retrieval.summary).toBe("miss");
+    expect(body.retrieval.cost_usd).toBeGreaterThan(0);
+    const row = await ledgerRow<{ detail_json: string }>(first.headers.get("x-request-id") ?? "");
+    const rows = (JSON.parse(row.detail_json) as { retrieval: { rows: string[] } }).retrieval.rows;
+    const summaryRow = await ledgerRow<{ tier: string; cost_usd: number }>(rows.find((r) => r.endsWith(":summary")) ?? "");
+    expect(summaryRow.tier).toBe("fast");
+    expect(summaryRow.cost_usd).toBeGreaterThan(0);
+    // Another wording of the request (another max_tokens) misses the exact cache but reuses the summary.
+    const second = await api(tenant.key, "/v1/chat/completions", "POST", { ...ask(id, { summarize: true }), max_tokens: 64 });
+    const again = await second.json<Grounded>();
+    expect(second.headers.get("x-tollgate-cache")).toBe("miss");
+    expect(again.retrieval).toMatchObject({ summary: "hit", cache: "hit", cost_usd: 0 });
+  });
+
+  it("a Responses request carries retrieval through its translation", async () => {
+    const tenant = await createTenant({ limits: HIGH_LIMITS });
+    const id = await collectionWith(tenant);
+    const res = await api(tenant.key, "/v1/responses", "POST", { model: "sim/fast", input: "When are refunds paid back to the card?", retrieval: { collection: id, top_k: 2 } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-tollgate-retrieval-sources")?.split(",")).toHaveLength(2);
+    expect((await res.json<Grounded>()).retrieval.sources[0]).toBe("refunds#0");
+  });
+
+  it("a streamed grounded answer names its sources in the header", async () => {
+    const tenant = await createTenant({ limits: HIGH_LIMITS });
+    const id = await collectionWith(tenant);
+    const res = await api(tenant.key, "/v1/chat/completions", "POST", { ...ask(id), stream: true });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-tollgate-retrieval-sources")?.split(",")[0]).toBe("refunds#0");
+    expect(await res.text()).toContain("[DONE]");
+  });
+});
