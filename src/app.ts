@@ -26,6 +26,7 @@ import { jobRoutes } from "./routes/jobs";
 import { memoRoutes } from "./routes/memo";
 import { messagesRoutes } from "./routes/messages";
 import { mcpRoutes } from "./routes/mcp";
+import { collectionRoutes } from "./routes/collections";
 import { modelsRoutes } from "./routes/models";
 import { openaiBatchRoutes } from "./routes/openai-batches";
 import { openaiFileRoutes } from "./routes/openai-files";
@@ -40,6 +41,8 @@ const ANTHROPIC_PATH = /^(\/v1)?\/messages(\/count_tokens)?$/;
 
 /** Model calls: each one leaves exactly one ledger row, whatever happens to it. */
 const MODEL_ENDPOINTS = new Set(["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings"]);
+/** Collection ingests and searches embed text: spend, with a ledger row like a model call. */
+const COLLECTION_SPEND = /^\/v1\/collections\/[^/]+\/(documents|search)$/;
 
 export function renderError(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
@@ -76,7 +79,7 @@ export function buildApp() {
     c.set("ledger", ledger);
     await next();
     const log = await captureRequestLog(c);
-    if (!MODEL_ENDPOINTS.has(c.req.path) || c.req.method !== "POST") {
+    if ((!MODEL_ENDPOINTS.has(c.req.path) && !COLLECTION_SPEND.test(c.req.path)) || c.req.method !== "POST") {
       c.executionCtx.waitUntil(log.emit());
       return;
     }
@@ -114,6 +117,7 @@ export function buildApp() {
   app.route("/v1", sessionRoutes);
   app.route("/v1", mcpRoutes);
   app.route("/v1", promptRoutes);
+  app.route("/v1", collectionRoutes);
 
   app.use("/admin/*", adminAuth);
   app.route("/admin", adminTenantRoutes);

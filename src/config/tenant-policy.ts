@@ -96,6 +96,14 @@ export const TenantPolicySchema = z
      * the region serve it (docs/governance.md says what else the platform does and does not pin).
      */
     residency: z.enum(RESIDENCIES).nullable().default(null),
+    /** Collections and grounded answers: the most chunks one search returns, and the context it may add to a prompt. */
+    retrieval: z
+      .object({
+        // 20 is Vectorize's own top-K ceiling when metadata is returned.
+        max_top_k: z.number().int().min(1).max(20).default(8),
+        max_context_tokens: z.number().int().min(64).max(100_000).default(2000),
+      })
+      .prefault({}),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

@@ -3,6 +3,7 @@ import { type ExecutionEnv, executeJob } from "./job-executor";
 import { type Lane, retryDelayS } from "./lanes";
 import { WorkMessageSchema } from "./work-messages";
 import { executeStep } from "./workflow-executor";
+import { IngestMessageSchema, runIngestSlice } from "../retrieval/ingest-job";
 
 /**
  * Consumer for the three job lanes. Messages of a batch run side by side and are acked or retried one
@@ -14,6 +15,14 @@ export async function consumeJobLane(batch: MessageBatch<unknown>, env: Env, ctx
   const x: ExecutionEnv = { env, waitUntil: (promise) => ctx.waitUntil(promise) };
   await Promise.all(
     batch.messages.map(async (message) => {
+      // A large collection ingest rides the batch lane: one slice of documents per message.
+      const ingest = IngestMessageSchema.safeParse(message.body);
+      if (ingest.success) {
+        const outcome = await runIngestSlice(env, x.waitUntil, ingest.data).catch(() => ({ retryDelayS: retryDelayS(lane, message.attempts) }));
+        if (outcome.retryDelayS === undefined) message.ack();
+        else message.retry({ delaySeconds: outcome.retryDelayS });
+        return;
+      }
       const parsed = WorkMessageSchema.safeParse(message.body);
       if (!parsed.success) {
         // It can never succeed: keep it for an operator instead of burning retries.

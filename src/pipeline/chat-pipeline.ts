@@ -20,6 +20,7 @@ import { type Answer, escalate, type EscalationStep, stripConfidence, withConfid
 import { meterStream, type StreamSummary } from "./metered-stream";
 import { admissionOf, callChain, chainError, chargeUsage, deadlineMs, settleFirst } from "./provider-call";
 import { serveHit, serveStale } from "./serve-cached";
+import { groundRequest } from "../retrieval/grounding";
 
 export type { ChatContext, ChatOutcome, ResponseMeta } from "./chat-types";
 
@@ -48,8 +49,10 @@ async function planChat(ctx: ChatContext, req: ChatRequest, embedder: Embedder |
 export async function runChat(caller: ChatContext, request: ChatRequest): Promise<ChatOutcome> {
   // A registered prompt becomes the request it stands for first: plan, cache key and ledger all see it.
   const expanded = await expandPrompt(caller, request);
+  // A `retrieval` field becomes a system message of retrieved chunks (src/retrieval/), before anything reads the prompt.
+  const grounded = await groundRequest(expanded.ctx, expanded.req, runChat);
   // Guardrails run before anything keys, embeds or routes on the request's text (src/guardrails/).
-  const { ctx, req } = await expanded.ctx.stage("guard", () => guardRequest(expanded.ctx, expanded.req));
+  const { ctx, req } = await expanded.ctx.stage("guard", () => guardRequest(expanded.ctx, grounded));
   const { env, hints, tenant, ledger } = ctx;
   const event = ledger.event;
   event.task = hints.task;

@@ -10,6 +10,7 @@ import type { RequestTrace } from "../telemetry/request-trace";
 import type { ChatChunk, ChatCompletion } from "../providers/provider-types";
 import type { RequestHints } from "../validate/request-hints";
 import type { StreamSummary } from "./metered-stream";
+import type { RetrievalSummary } from "../retrieval/grounding";
 
 /** Everything a chat call needs, whether it came over HTTP or off a queue. */
 export interface ChatContext {
@@ -52,6 +53,8 @@ export interface ResponseMeta {
   sessionRemaining?: string;
   /** What guardrails did (x-tollgate-guardrails), when any acted. */
   guardrails?: string;
+  /** The retrieval a grounded request was answered from (x-tollgate-retrieval-*, the body's `retrieval`). */
+  retrieval?: RetrievalSummary;
 }
 
 export type ChatOutcome =

@@ -9,6 +9,7 @@ import { isolateBreakerGate } from "../routing/breaker-gate";
 import { parseSessionHeaders } from "../sessions/session-gate";
 import { settleOnEnd } from "../sessions/settle-on-end";
 import type { RequestHints } from "../validate/request-hints";
+import { groundingOf } from "../retrieval/grounding";
 
 /** Times one stage for Server-Timing (stage names are the request path's steps). */
 export async function stage<T>(c: Context<AppEnv>, name: string, run: () => Promise<T> | T): Promise<T> {
@@ -54,6 +55,10 @@ export function setMetaHeaders(c: Context<AppEnv>, meta: ResponseMeta): void {
   if (meta.guardrails) c.header("x-tollgate-guardrails", meta.guardrails);
   const { prompt_name: prompt, prompt_version: version } = c.var.ledger.event;
   if (prompt) c.header("x-tollgate-prompt", `${prompt}@${version}`);
+  if (meta.retrieval) {
+    c.header("x-tollgate-retrieval-sources", meta.retrieval.sources.join(","));
+    c.header("x-tollgate-retrieval-cache", meta.retrieval.cache);
+  }
 }
 
 /** The part chat completions and messages share: run the pipeline, set the headers, start a refinement. */
@@ -61,6 +66,7 @@ export async function serveChat(c: Context<AppEnv>, req: ChatRequest): Promise<C
   const hints = parseHints((name) => c.req.header(name));
   const ctx = chatContext(c, immediateHints(hints, req));
   const outcome = await settleOnEnd(ctx, runChat(ctx, req));
+  outcome.meta.retrieval = groundingOf(ctx);
   setMetaHeaders(c, outcome.meta);
   if (hints.refine === "async") {
     c.header("x-tollgate-refine-job", await submitRefinement(c.env, c.var.tenant, hints, req, c.var.requestId, c.req.header("x-tollgate-sim-fault")));

@@ -10,7 +10,7 @@ import { chunkBody, completionBody } from "./openai-render";
 export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c) => {
   const req = await stage(c, "validate", () => parseJsonBody(c, ChatRequestSchema));
   const outcome = await serveChat(c, req);
-  if (outcome.kind === "completion") return c.json(completionBody(outcome.completion));
+  if (outcome.kind === "completion") return c.json({ ...completionBody(outcome.completion), ...(outcome.meta.retrieval ? { retrieval: outcome.meta.retrieval } : {}) });
 
   const includeUsage = req.stream_options?.include_usage === true;
   return streamSSE(c, async (sse) => {

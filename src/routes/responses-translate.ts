@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GatewayError } from "../errors";
-import { type ChatMessage, type ChatRequest, PromptRefSchema } from "../validate/chat-request";
+import { type ChatMessage, type ChatRequest, PromptRefSchema, RetrievalFieldSchema } from "../validate/chat-request";
 
 // POST /v1/responses as a ChatRequest: the pipeline (cache, admission, routing, ledger) speaks one shape.
 // The translation is chosen so that a Responses request and a Chat Completions request for the same
@@ -46,6 +46,7 @@ export const ResponsesRequestSchema = z
     metadata: z.record(z.string(), z.string().max(512)).nullish(),
     user: z.string().max(256).optional(),
     prompt: PromptRefSchema.nullish(),
+    retrieval: RetrievalFieldSchema.optional(),
   })
   .loose();
 export type ResponsesRequest = z.infer<typeof ResponsesRequestSchema>;
@@ -120,5 +121,6 @@ export function toChatRequest(body: ResponsesRequest, history: ChatMessage[]): C
     ...(format ? { response_format: format } : {}),
     ...(body.parallel_tool_calls === false ? { parallel_tool_calls: false } : {}),
     ...(body.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+    ...(body.retrieval ? { retrieval: body.retrieval } : {}),
   };
 }

@@ -45,7 +45,7 @@ export const responsesRoutes = new Hono<AppEnv>()
       const { output, finish } = completionOutput(outcome.completion);
       const response = responseObject(shell, body, output, finish, outcome.completion.usage);
       await persist(response);
-      return c.json(response);
+      return c.json(outcome.meta.retrieval ? { ...response, retrieval: outcome.meta.retrieval } : response);
     }
 
     return streamSSE(c, async (sse) => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MetadataFilterSchema } from "../vectors/metadata-filter";
 
 // Bounds keep hostile bodies cheap to reject; the 1 MiB body limit is the outer wall.
 const MAX_MESSAGES = 2048;
@@ -68,6 +69,17 @@ export const PromptRefSchema = z
   })
   .strict();
 export type PromptRef = z.infer<typeof PromptRefSchema>;
+/** A grounded answer: the chunks of a tenant collection go into the prompt (src/retrieval/grounding.ts). */
+export const RetrievalFieldSchema = z
+  .object({
+    collection: z.string().min(1).max(64),
+    top_k: z.number().int().min(1).max(100).optional(),
+    max_context_tokens: z.number().int().min(1).max(1_000_000).optional(),
+    summarize: z.boolean().optional(),
+    filter: MetadataFilterSchema.optional(),
+  })
+  .strict();
+export type RetrievalField = z.infer<typeof RetrievalFieldSchema>;
 
 export const ChatRequestSchema = z
   .object({
@@ -95,6 +107,7 @@ export const ChatRequestSchema = z
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
     user: z.string().max(256).optional(),
     prompt: PromptRefSchema.optional(),
+    retrieval: RetrievalFieldSchema.optional(),
   })
   .loose()
   .refine((req) => req.messages.length > 0 || req.prompt !== undefined, { message: "Too small: expected array to have >=1 items (or give 'prompt')", path: ["messages"] });
