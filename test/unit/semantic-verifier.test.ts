@@ -57,6 +57,17 @@ describe("verdictFor: the decision from features and weights", () => {
     expect(verdict).toMatchObject({ veto: "direction", accept: false });
   });
 
+  it("a model with vector weights adds |u-v| and u*v, and rejects without both vectors of its size", () => {
+    const withVectors: VerifierWeights = { ...model, vetoes: [], vector: { embedder: "e", abs_diff: [-4, -4], product: [2, 0] } };
+    const same = verdictFor([0.95, 0], withVectors, 0, { query: [1, 0], cached: [1, 0] }); // z = 0.5 + 2
+    const apart = verdictFor([0.95, 0], withVectors, 0, { query: [1, 0], cached: [0, 1] }); // z = 0.5 - 8
+    expect(same.p).toBeCloseTo(1 / (1 + Math.exp(-2.5)), 10);
+    expect(same.accept).toBe(true);
+    expect(apart.accept).toBe(false);
+    expect(verdictFor([0.95, 0], withVectors).accept).toBe(false);
+    expect(verdictFor([0.95, 0], withVectors, 0, { query: [1, 0, 0], cached: [1, 0, 0] }).accept).toBe(false);
+  });
+
   it("refuses weights trained on other features", () => {
     expect(() => checkWeights(model, FEATURE_NAMES)).toThrow(/train:verifier/);
     expect(() => checkWeights(VERIFIER, FEATURE_NAMES)).not.toThrow();
