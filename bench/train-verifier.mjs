@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     "vector-candidates": { type: "string", default: "0.6,0.7,0.8" },
     "vector-l2": { type: "string", default: "100,300,1000" },
     "vector-embedder": { type: "string", default: "local/use-lite" },
+    // Train on the pairs whose vectors are already in the cache, embedding nothing.
+    "cached-only": { type: "boolean", default: false },
     out: { type: "string", default: path.join(repoRoot, "src/cache/verifier-weights.ts") },
   },
   strict: true,
@@ -157,7 +159,7 @@ function trainOne(label, pairs, folds, { candidates, l2s, rowOf, signs }) {
 }
 
 async function main() {
-  const { pairs, idf, vectors } = await featurisedPairs([args.train], undefined, {}, Number(args.pairs));
+  const { pairs, idf, vectors } = await featurisedPairs([args.train], undefined, { cachedOnly: args["cached-only"] }, Number(args.pairs));
   const rand = mulberry32(Number(args.seed));
   const folds = pairs.map(() => Math.floor(rand() * FOLDS));
   const embedder = args["vector-embedder"];
@@ -169,7 +171,7 @@ async function main() {
   const dims = vectors.get(pairs[0].a).length;
   const vector = trainOne("vector", pairs, folds, { candidates: list(args["vector-candidates"]), l2s: list(args["vector-l2"]), rowOf: (q) => rows.get(q), signs: [...LEXICAL_SIGNS, ...new Array(2 * dims).fill(0)] });
 
-  const common = { trained_on: `${path.relative(repoRoot, args.train)}${Number(args.pairs) ? ` (first ${args.pairs} pairs)` : ""}`, pairs: pairs.length, seed: Number(args.seed), cv_target_precision: TARGET };
+  const common = { trained_on: `${path.relative(repoRoot, args.train)}${Number(args.pairs) ? ` (first ${args.pairs} pairs)` : ""}${args["cached-only"] ? " (the pairs with cached vectors)" : ""}`, pairs: pairs.length, seed: Number(args.seed), cv_target_precision: TARGET };
   const lexicalBody = {
     features: [...FEATURE_NAMES],
     weights: lexical.model.weights.map(round),
@@ -190,6 +192,12 @@ async function main() {
     idf,
     vector: { embedder, abs_diff: w.slice(n, n + dims).map(round), product: w.slice(n + dims).map(round) },
   };
+  // The vector model ships only if cross-validation says it beats the lexical one: more recall at
+  // the same precision target (or a higher target met). Otherwise the embedder keeps the lexical model.
+  const better = (x, y) => x.precision_target_met > y.precision_target_met || (x.precision_target_met === y.precision_target_met && x.recall > y.recall);
+  const shipVector = better(vector.meta.cv, lexical.meta.cv);
+  console.log(`vector model ${shipVector ? "ships" : "does not ship"} for ${embedder}: CV R ${vector.meta.cv.recall} at P>=${vector.meta.cv.precision_target_met} vs lexical R ${lexical.meta.cv.recall} at P>=${lexical.meta.cv.precision_target_met}`);
+  const vectorExport = shipVector ? `{ ${JSON.stringify(embedder)}: { ...VERIFIER, ...${JSON.stringify({ ...vectorBody, idf: undefined })} } }` : "{}";
   const text = `// Written by \`npm run train:verifier\` (bench/train-verifier.mjs): do not edit by hand.
 // Logistic regressions over pairFeatures on the raw feature scale, trained on QQP train only.
 // VERIFIER is lexical and serves any embedder: candidate_cosine lists the embedders it was tuned
@@ -197,12 +205,12 @@ async function main() {
 // only narrows it. VECTOR_VERIFIERS also weigh |u-v| and u*v of the two questions' embeddings, for
 // the embedder named in each (its vectors must come from that embedder).
 // Lexical training: ${JSON.stringify({ ...common, ...lexical.meta })}
-// Vector training: ${JSON.stringify({ ...common, dims, ...vector.meta })}
+// Vector training (${shipVector ? "shipped" : "not shipped: no better than lexical in CV"}): ${JSON.stringify({ ...common, dims, ...vector.meta })}
 import type { VerifierWeights } from "./semantic-verifier";
 
 export const VERIFIER: VerifierWeights = ${JSON.stringify(lexicalBody)};
 
-export const VECTOR_VERIFIERS: Readonly<Record<string, VerifierWeights>> = { ${JSON.stringify(embedder)}: { ...VERIFIER, ...${JSON.stringify({ ...vectorBody, idf: undefined })} } };
+export const VECTOR_VERIFIERS: Readonly<Record<string, VerifierWeights>> = ${vectorExport};
 `;
   await fs.writeFile(args.out, text);
   console.log(`wrote ${path.relative(process.cwd(), args.out)}`);
