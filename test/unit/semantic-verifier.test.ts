@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FEATURE_NAMES, pairFeatures } from "../../src/cache/pair-features";
 import { checkWeights, verdictFor, type VerifierWeights } from "../../src/cache/semantic-verifier";
 import { MAX_LOOSEN } from "../../src/cache/entry-feedback";
+import { nearMissFlags } from "../../src/cache/near-miss-guard";
 import { verifyPair } from "../../src/cache/semantic-cache";
 import { VERIFIER } from "../../src/cache/verifier-weights";
 
@@ -37,6 +38,20 @@ describe("pairFeatures: order-sensitive patterns", () => {
     const rare = feature("How do I reset my password?", "How do I reset my zyxwv?", "idf_unshared_top");
     const common = feature("How do I reset my password?", "How do I reset password?", "idf_unshared_top");
     expect(rare).toBeGreaterThan(common ?? 0);
+  });
+});
+
+describe("words that name Object.prototype members", () => {
+  // "constructor" used to read a function out of the word tables: nearMissFlags threw, the IDF
+  // weight was NaN and the word counted as a connector.
+  it("are plain words to the guard and the features", () => {
+    const a = "What is a constructor in Java?";
+    const b = "What does toString do in a Java constructor?";
+    const flags = nearMissFlags(a, b);
+    const x = pairFeatures(a, b, 0.9, flags, { words: { java: 2 }, unknown: 8 });
+    expect(x.every(Number.isFinite)).toBe(true);
+    expect(x[FEATURE_NAMES.indexOf("direction_swap")]).toBe(0);
+    expect(nearMissFlags("What is valueOf hasOwnProperty constructor?", "Is constructor toString?")).toBeTypeOf("object");
   });
 });
 
