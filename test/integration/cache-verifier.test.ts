@@ -47,6 +47,16 @@ describe("semantic verifier", () => {
     expect(JSON.parse(reverse.row.detail_json ?? "{}").semantic).toMatchObject({ status: "guarded", reason: "direction" });
   });
 
+  it("judges a question that says 'constructor' like any other (it used to fail the request)", async () => {
+    useFakeEmbedder();
+    const { key } = await createTenant();
+    await send(key, "What is a constructor in Java?");
+    // Same fake vector (no known concept), so the verifier is asked about the pair.
+    const second = await send(key, "What does toString do in a Java constructor?");
+    expect(["miss", "semantic"]).toContain(second.cache);
+    expect(second.semantic === "guarded" || second.semantic === "hit").toBe(true);
+  });
+
   it("serves a rewording and records which entry served it", async () => {
     useFakeEmbedder();
     const { key } = await createTenant();
