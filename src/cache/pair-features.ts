@@ -97,7 +97,9 @@ const CONNECTOR_CLASS: Record<string, string> = {
 const SKIPPABLE = new Set(["the", "a", "an", "my", "your", "our", "their", "his", "her", "its", "this", "that"]);
 const QUESTION_WORDS = new Set(["what", "why", "how", "when", "where", "who", "which", "whom", "whose"]);
 
-const WORD_RE = /[a-z0-9]+(?:'[a-z]+)?|->/g;
+// Letters and digits of any script: with ASCII only, "What does 심하잖아 mean?" and "What does
+// 任せてほしい mean?" were the same words (and USE-lite gives them cosine 1).
+const WORD_RE = /[\p{L}\p{N}]+(?:'\p{L}+)?|->/gu;
 
 function stem(word: string): string {
   const w = word.replace(/'s$|'$/, "");

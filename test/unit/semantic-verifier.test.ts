@@ -41,6 +41,16 @@ describe("pairFeatures: order-sensitive patterns", () => {
   });
 });
 
+describe("pairFeatures: words in any script", () => {
+  // QQP's most confident "duplicates" were questions about different Korean or Japanese words:
+  // with ASCII-only words both read "what does mean", and USE-lite gives them cosine 1.
+  it("sees the unshared word in a non-Latin script", () => {
+    expect(feature("What does 심하잖아 mean?", "What does 任せてほしい mean?", "content_jaccard", 1)).toBeLessThan(1);
+    expect(feature("What does 심하잖아 mean?", "What does 任せてほしい mean?", "idf_unshared_top", 1)).toBe(1);
+    expect(feature("Qu'est-ce que le café?", "Qu'est-ce que le thé?", "content_jaccard", 1)).toBeLessThan(1);
+  });
+});
+
 describe("words that name Object.prototype members", () => {
   // "constructor" used to read a function out of the word tables: nearMissFlags threw, the IDF
   // weight was NaN and the word counted as a connector.
