@@ -61,8 +61,8 @@ export interface SemanticProvenance {
   needed: number;
 }
 
-/** The model trained on this embedder's vectors, if there is one. */
-function vectorVerifier(embedderId: string | undefined): VerifierWeights | undefined {
+/** The model trained on this embedder's vectors, if there is one (then entries carry their vector). */
+export function vectorVerifier(embedderId: string | undefined): VerifierWeights | undefined {
   return embedderId ? VECTOR_VERIFIERS[embedderId] : undefined;
 }
 
