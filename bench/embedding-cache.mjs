@@ -44,7 +44,7 @@ export function endpointModel(url, name) {
 }
 
 /** Vectors (L2-normalised Float32Array) for every text, from the cache or the model. */
-export async function embedTexts(texts, { name = "use-lite", log = true, model: given } = {}) {
+export async function embedTexts(texts, { name = "use-lite", log = true, model: given, cachedOnly = false } = {}) {
   await fs.mkdir(CACHE_DIR, { recursive: true });
   const file = path.join(CACHE_DIR, `${name}.jsonl`);
   const cache = new Map();
@@ -63,7 +63,8 @@ export async function embedTexts(texts, { name = "use-lite", log = true, model: 
   } catch (err) {
     if (err.code !== "ENOENT") throw err;
   }
-  const todo = [...new Set(texts)].filter((t) => !cache.has(t));
+  // cachedOnly: what is on disk, nothing embedded (the caller keeps only pairs it has both vectors of).
+  const todo = cachedOnly ? [] : [...new Set(texts)].filter((t) => !cache.has(t));
   if (todo.length) {
     const model = given ?? (await localModel());
     const out = await fs.open(file, "a");

@@ -25,13 +25,17 @@ export function buildIdf(texts, size = 6000) {
   return { words, unknown: Number(Math.log(n / Math.max(1, floor / 2)).toFixed(2)) };
 }
 
-/** Pairs from JSONL files, each with cosine, guard flags and features (idf from the training texts). */
+/**
+ * Pairs from JSONL files, each with cosine, guard flags and features (idf from the training texts).
+ * With `embedding.cachedOnly`, only the pairs whose two vectors are already cached (none embedded).
+ */
 export async function featurisedPairs(files, idf, embedding = {}, limit = 0) {
   let pairs = [];
   for (const file of files) pairs.push(...(await loadPairs(file)));
   if (limit > 0) pairs = pairs.slice(0, limit);
-  idf ??= buildIdf(pairs.flatMap((p) => [p.a, p.b]));
   const vectors = await embedTexts(pairs.flatMap((p) => [p.a, p.b]), embedding);
+  if (embedding.cachedOnly) pairs = pairs.filter((p) => vectors.has(p.a) && vectors.has(p.b));
+  idf ??= buildIdf(pairs.flatMap((p) => [p.a, p.b]));
   for (const p of pairs) {
     p.cosine = p.a === p.b ? 1 : dot(vectors.get(p.a), vectors.get(p.b));
     p.flags = nearMissFlags(p.a, p.b);

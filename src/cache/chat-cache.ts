@@ -12,7 +12,7 @@ import { exactKey, type KeyIdentity, scopeHash, semanticQuestion } from "./cache
 import type { Embedder } from "../vectors/embedder";
 import { type CacheEntry, lookupExact, lookupStale, storeExact } from "./exact-cache";
 import { answersInFull, lostInStream, type OptionalOutput } from "./optional-outputs";
-import { candidateThreshold, embedQuestion, lookupSemantic, type SemanticStatus } from "./semantic-cache";
+import { candidateThreshold, embedQuestion, encodeVector, lookupSemantic, type SemanticStatus, vectorVerifier } from "./semantic-cache";
 import { SingleFlight } from "./single-flight";
 import { vectorStore } from "../vectors/vector-store";
 
@@ -168,6 +168,8 @@ export class ChatCache {
       tenant_id: this.ctx.tenant.tenantId,
       completion,
       question: this.question ?? null,
+      // For an embedder with a vector model, when the lookup ran: the verifier reads it instead of re-embedding.
+      ...(this.vector && this.embedder && this.rules.writeSemantic && vectorVerifier(this.embedder.id) ? { question_vector: encodeVector(this.embedder.id, this.vector) } : {}),
       model: served.model.id,
       provider: served.model.provider,
       tier: served.tier,

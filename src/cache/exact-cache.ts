@@ -40,6 +40,8 @@ export const CacheEntrySchema = z.object({
   completion: CompletionSchema,
   /** The last user turn it answered: the near-miss guard compares against it on a semantic match. */
   question: z.string().nullable(),
+  /** The question's vector (base64 float32) and its embedder: the semantic verifier reads it. */
+  question_vector: z.object({ embedder: z.string(), values: z.string() }).optional(),
   model: z.string(),
   provider: z.string(),
   tier: z.string(),

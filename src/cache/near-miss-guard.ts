@@ -21,6 +21,10 @@ const COMMON_WORDS = new Set(
 );
 
 // Spellings of one place that share no prefix, so the fuzzy match below cannot pair them.
+// Word tables are read with own(): a plain object answers "constructor" or "toString" from its
+// prototype, and those words do occur in questions.
+const own = <T>(table: Readonly<Record<string, T>>, key: string): T | undefined => (Object.hasOwn(table, key) ? table[key] : undefined);
+
 const ALIASES: Record<string, string> = {
   us: "usa", america: "usa", american: "usa", americans: "usa", uk: "britain", british: "britain",
 };
@@ -99,10 +103,10 @@ function extractNumbers(text: string, words: readonly string[]): Set<string> {
     inRun = false;
   };
   words.forEach((w, i) => {
-    const ordinal = ORDINALS[w];
+    const ordinal = own(ORDINALS, w);
     if (ordinal !== undefined) out.add(`${ordinal}th`);
-    const unit = w === "one" && SCALES[words[i + 1] ?? ""] ? 1 : UNITS[w];
-    const scale = SCALES[w];
+    const unit = w === "one" && own(SCALES, words[i + 1] ?? "") ? 1 : own(UNITS, w);
+    const scale = own(SCALES, w);
     if (unit !== undefined) {
       current += unit;
       inRun = true;
@@ -162,7 +166,7 @@ function extract(text: string): Features {
   const words = raw.map((w) => {
     let lower = w.toLowerCase();
     if (/['’]/.test(lower)) lower = lower.replace(/['’]s$/, "").replace(/['’]/g, "");
-    return ALIASES[lower] ?? lower;
+    return own(ALIASES, lower) ?? lower;
   });
 
   // In Title Case or shouted text capitals carry no signal, so only inner capitals count.

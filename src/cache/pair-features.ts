@@ -85,6 +85,10 @@ for (const [x, y] of ANTONYMS) {
 // Connectors whose two sides are not interchangeable: "A to B", "A into B", "A vs B", "A or B",
 // "A than B", "A from B", "A over B", "A before B". "to", "into", "2" and "->" are one class, so
 // "English to Spanish" vs "Spanish into English" is still a swap.
+// Tables keyed by words are read with own(): a plain object answers "constructor" or "toString"
+// from its prototype, and those words do occur in questions.
+const own = <T>(table: Readonly<Record<string, T>>, key: string): T | undefined => (Object.hasOwn(table, key) ? table[key] : undefined);
+
 const CONNECTOR_CLASS: Record<string, string> = {
   to: "to", into: "to", "2": "to", "->": "to", towards: "to",
   from: "from", vs: "vs", versus: "vs", or: "or", than: "than", over: "over",
@@ -93,7 +97,9 @@ const CONNECTOR_CLASS: Record<string, string> = {
 const SKIPPABLE = new Set(["the", "a", "an", "my", "your", "our", "their", "his", "her", "its", "this", "that"]);
 const QUESTION_WORDS = new Set(["what", "why", "how", "when", "where", "who", "which", "whom", "whose"]);
 
-const WORD_RE = /[a-z0-9]+(?:'[a-z]+)?|->/g;
+// Letters and digits of any script: with ASCII only, "What does 심하잖아 mean?" and "What does
+// 任せてほしい mean?" were the same words (and USE-lite gives them cosine 1).
+const WORD_RE = /[\p{L}\p{N}]+(?:'\p{L}+)?|->/gu;
 
 function stem(word: string): string {
   const w = word.replace(/'s$|'$/, "");
@@ -165,7 +171,7 @@ function orderInversions(a: Side, b: Side): number {
 function connected(s: Side): Array<{ cls: string; left: string; right: string }> {
   const out: Array<{ cls: string; left: string; right: string }> = [];
   s.words.forEach((w, i) => {
-    const cls = CONNECTOR_CLASS[w];
+    const cls = own(CONNECTOR_CLASS, w);
     if (!cls) return;
     let l = i - 1;
     while (l >= 0 && SKIPPABLE.has(s.words[l] ?? "")) l--;
@@ -201,7 +207,7 @@ function directionSwap(a: Side, b: Side): boolean {
   // "Is Python faster than Java?" vs "Is Java faster than Python?": the same words around a
   // connector, in another order.
   const sameWords = a.content.size === b.content.size && [...a.content].every((w) => b.content.has(w));
-  const hasConnector = (s: Side) => s.words.some((w) => CONNECTOR_CLASS[w] !== undefined);
+  const hasConnector = (s: Side) => s.words.some((w) => own(CONNECTOR_CLASS, w) !== undefined);
   return sameWords && hasConnector(a) && hasConnector(b) && orderInversions(a, b) > 0;
 }
 
@@ -235,7 +241,7 @@ export function pairFeatures(a: string, b: string, cosine: number, guard: GuardF
   const lb = Math.max(1, sb.words.length);
   const contentJaccard = jaccard(sa.content, sb.content);
   const minContent = Math.min(sa.content.size, sb.content.size);
-  const weight = (w: string) => idf.words[w] ?? idf.unknown;
+  const weight = (w: string) => own(idf.words, w) ?? idf.unknown;
   let idfShared = 0;
   let idfOnlyA = 0;
   let idfOnlyB = 0;

@@ -5,10 +5,11 @@ import { entryReach } from "./entry-feedback";
 import { type CacheEntry, lookupExact } from "./exact-cache";
 import { nearMissFlags } from "./near-miss-guard";
 import { FEATURE_NAMES, pairFeatures } from "./pair-features";
-import { checkWeights, type Verdict, type VerifierVeto, verdictFor } from "./semantic-verifier";
-import { VERIFIER } from "./verifier-weights";
+import { checkWeights, type PairVectors, type Verdict, type VerifierVeto, type VerifierWeights, verdictFor } from "./semantic-verifier";
+import { VECTOR_VERIFIERS, VERIFIER } from "./verifier-weights";
 
 checkWeights(VERIFIER, FEATURE_NAMES);
+for (const model of Object.values(VECTOR_VERIFIERS)) checkWeights(model, FEATURE_NAMES);
 
 /**
  * What the semantic lookup did, sent back as `x-tollgate-semantic`:
@@ -60,14 +61,71 @@ export interface SemanticProvenance {
   needed: number;
 }
 
-/** The verifier's decision on a (query, cached question) pair, the entry's feedback shift applied. */
-export function verifyPair(query: string, cached: string, cosine: number, shift = 0): Verdict {
-  return verdictFor(pairFeatures(query, cached, cosine, nearMissFlags(query, cached), VERIFIER.idf), VERIFIER, shift);
+/** The model trained on this embedder's vectors, if there is one (then entries carry their vector). */
+export function vectorVerifier(embedderId: string | undefined): VerifierWeights | undefined {
+  return embedderId ? VECTOR_VERIFIERS[embedderId] : undefined;
+}
+
+const fits = (model: VerifierWeights, v: ArrayLike<number> | undefined) => v !== undefined && v.length === model.vector?.abs_diff.length;
+
+/**
+ * The verifier's decision on a (query, cached question) pair, the entry's feedback shift applied.
+ * An embedder with a vector model is judged by it when both vectors are at hand and have its
+ * dimensions; otherwise by the lexical model, and only above the lexical model's own (higher)
+ * candidate cut, the range it was tuned on.
+ */
+export function verifyPair(query: string, cached: string, cosine: number, shift = 0, embedderId?: string, vectors?: PairVectors): Verdict {
+  const model = vectorVerifier(embedderId);
+  if (model && vectors && fits(model, vectors.query) && fits(model, vectors.cached)) {
+    return verdictFor(pairFeatures(query, cached, cosine, nearMissFlags(query, cached), model.idf), model, shift, vectors);
+  }
+  const verdict = verdictFor(pairFeatures(query, cached, cosine, nearMissFlags(query, cached), VERIFIER.idf), VERIFIER, shift);
+  const lexicalCut = model && embedderId ? VERIFIER.candidate_cosine[embedderId] : undefined;
+  return lexicalCut !== undefined && cosine < lexicalCut ? { ...verdict, accept: false } : verdict;
 }
 
 /** The cosine a vector match needs before the verifier looks at it: the trained candidate cut, or the embedder's calibrated threshold. */
 export function candidateThreshold(embedder: Embedder): number {
-  return VERIFIER.candidate_cosine[embedder.id] ?? embedder.defaultThreshold;
+  return (vectorVerifier(embedder.id) ?? VERIFIER).candidate_cosine[embedder.id] ?? embedder.defaultThreshold;
+}
+
+// A question's vector travels with its cache entry as base64 float32 (2.7 kB for 512 dimensions),
+// so the verifier reads the candidate's vector with the entry instead of embedding it again.
+export function encodeVector(embedder: string, vector: readonly number[]): { embedder: string; values: string } {
+  const bytes = new Uint8Array(Float32Array.from(vector).buffer);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return { embedder, values: btoa(binary) };
+}
+
+function decodeVector(stored: CacheEntry["question_vector"], embedder: string): Float32Array | undefined {
+  if (!stored || stored.embedder !== embedder) return undefined;
+  try {
+    const binary = atob(stored.values);
+    if (binary.length % 4 !== 0) return undefined;
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return new Float32Array(bytes.buffer);
+  } catch {
+    return undefined;
+  }
+}
+
+// The model was trained on unit vectors; an embedder that does not normalise is scaled here.
+function unit(v: ArrayLike<number>): Float64Array {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += (v[i] ?? 0) ** 2;
+  const n = Math.sqrt(s) || 1;
+  return Float64Array.from({ length: v.length }, (_, i) => (v[i] ?? 0) / n);
+}
+
+/** The cached question's vector: from its entry, else re-embedded (normally an embedding-cache hit). */
+async function cachedVector(q: SemanticQuery, entry: CacheEntry & { question: string }): Promise<ArrayLike<number> | undefined> {
+  const stored = decodeVector(entry.question_vector, q.embedder.id);
+  if (stored) return stored;
+  const { vector, costUsd } = await embedQuestion(q.embedder, q.tenantId, entry.question);
+  if (q.event) q.event.cost_usd += costUsd;
+  return vector;
 }
 
 /** The question's vector, cached per tenant (see embedding-cache.ts for why not shared), and what embedding it cost. */
@@ -100,9 +158,13 @@ export async function lookupSemantic(q: SemanticQuery): Promise<SemanticResult> 
     }),
   );
   let rejected: SemanticResult["rejected"];
+  const model = vectorVerifier(q.embedder.id);
+  const queryUnit = model && fits(model, vector) ? unit(vector) : undefined;
   for (const { match, entry, reach } of loaded) {
     if (!entry?.question) continue;
-    const verdict = verifyPair(q.question, entry.question, match.score, reach.shift);
+    const other = queryUnit ? await cachedVector(q, { ...entry, question: entry.question }) : undefined;
+    const vectors = queryUnit && other && other.length === queryUnit.length ? { query: queryUnit, cached: unit(other) } : undefined;
+    const verdict = verifyPair(q.question, entry.question, match.score, reach.shift, q.embedder.id, vectors);
     if (!verdict.accept) {
       rejected ??= { reason: verdict.veto ?? "verifier", score: match.score, p: Number(verdict.p.toFixed(4)) };
       continue;

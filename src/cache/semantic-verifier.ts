@@ -18,6 +18,17 @@ export interface VerifierWeights {
   /** The cosine a vector match needs to reach the verifier, per embedder it was trained for. */
   candidate_cosine: Readonly<Record<string, number>>;
   idf: { words: Readonly<Record<string, number>>; unknown: number };
+  /**
+   * Weights on the two embeddings themselves, |u-v| and u*v element-wise (the InferSent pair
+   * classifier), for the one embedder they were trained on. Without them the model is lexical only.
+   */
+  vector?: { embedder: string; abs_diff: readonly number[]; product: readonly number[] };
+}
+
+/** The two questions' unit vectors from the embedder the weights' `vector` part was trained on. */
+export interface PairVectors {
+  query: ArrayLike<number>;
+  cached: ArrayLike<number>;
 }
 
 export interface Verdict {
@@ -44,10 +55,26 @@ export function checkWeights(model: VerifierWeights, names: readonly string[]): 
   }
 }
 
-/** The decision on one pair's features; `shift` moves the needed probability (bounded by the caller). */
-export function verdictFor(x: readonly number[], model: VerifierWeights, shift = 0): Verdict {
+/**
+ * The decision on one pair's features; `shift` moves the needed probability (bounded by the caller).
+ * A model with vector weights needs both vectors: without them it cannot score, and rejects.
+ */
+export function verdictFor(x: readonly number[], model: VerifierWeights, shift = 0, vectors?: PairVectors): Verdict {
   let z = model.bias;
   for (let i = 0; i < x.length; i++) z += (model.weights[i] ?? 0) * (x[i] ?? 0);
+  const vw = model.vector;
+  if (vw) {
+    const d = vw.abs_diff.length;
+    if (!vectors || vectors.query.length !== d || vectors.cached.length !== d) {
+      return { p: 0, needed: model.threshold, accept: false };
+    }
+    // 2 x d multiply-adds: a few microseconds for USE-lite's 512 dimensions.
+    for (let i = 0; i < d; i++) {
+      const u = vectors.query[i] ?? 0;
+      const v = vectors.cached[i] ?? 0;
+      z += (vw.abs_diff[i] ?? 0) * Math.abs(u - v) + (vw.product[i] ?? 0) * u * v;
+    }
+  }
   const p = 1 / (1 + Math.exp(-z));
   const needed = Math.min(0.999, Math.max(0.01, model.threshold + shift));
   const veto = model.vetoes.find((v) => (x[model.features.indexOf(VETO_FEATURE[v])] ?? 0) > 0);

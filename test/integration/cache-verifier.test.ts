@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { admin, call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
-import { noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
+import { fakeVector, noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
+import { verifyPair } from "../../src/cache/semantic-cache";
+import { VECTOR_VERIFIERS } from "../../src/cache/verifier-weights";
 
 // The verifier, feedback and accounting through the real request path. The fake embedder puts every
 // pair used here at cosine 1 (same concepts), so whatever is refused, the verifier refused.
@@ -45,6 +47,16 @@ describe("semantic verifier", () => {
     expect(JSON.parse(reverse.row.detail_json ?? "{}").semantic).toMatchObject({ status: "guarded", reason: "direction" });
   });
 
+  it("judges a question that says 'constructor' like any other (it used to fail the request)", async () => {
+    useFakeEmbedder();
+    const { key } = await createTenant();
+    await send(key, "What is a constructor in Java?");
+    // Same fake vector (no known concept), so the verifier is asked about the pair.
+    const second = await send(key, "What does toString do in a Java constructor?");
+    expect(["miss", "semantic"]).toContain(second.cache);
+    expect(second.semantic === "guarded" || second.semantic === "hit").toBe(true);
+  });
+
   it("serves a rewording and records which entry served it", async () => {
     useFakeEmbedder();
     const { key } = await createTenant();
@@ -56,6 +68,58 @@ describe("semantic verifier", () => {
     expect(hit).toMatchObject({ embedder: "local/use-lite" });
     expect(hit.score).toBeCloseTo(1, 6);
     expect(hit.p).toBeGreaterThanOrEqual(hit.needed);
+  });
+});
+
+// The fake embedder's concept vectors padded to the dimensions the vector model was trained on, so
+// the Worker judges use-lite candidates with it (the model's numbers on these vectors mean nothing;
+// the tests check which model decided and with which vectors).
+const vectorDims = VECTOR_VERIFIERS["local/use-lite"]?.vector?.abs_diff.length ?? 0;
+function useWideFakeEmbedder(): string[] {
+  const state = useFakeEmbedder();
+  const wide = (text: string) => [...fakeVector(text), ...new Array<number>(vectorDims - fakeVector(text).length).fill(0)];
+  vi.mocked(globalThis.fetch).mockImplementation(async (_input, init) => {
+    const body = JSON.parse(String(init?.body ?? "{}")) as { input: string[] };
+    state.inputs.push(...body.input);
+    return Response.json({ object: "list", data: body.input.map((text, index) => ({ object: "embedding", index, embedding: wide(text) })), model: "use-lite", usage: { prompt_tokens: body.input.length, total_tokens: body.input.length } });
+  });
+  return state.inputs;
+}
+
+const unitVector = (v: number[]) => {
+  const n = Math.hypot(...v) || 1;
+  return v.map((x) => x / n);
+};
+
+describe.skipIf(vectorDims === 0)("semantic verifier on the embeddings themselves", () => {
+  it("a cached answer carries its question's vector, and the next lookup is judged with both vectors", async () => {
+    const inputs = useWideFakeEmbedder();
+    const { id, key } = await createTenant();
+    const question = "How do I reset my password?";
+    await send(key, question);
+    const listed = await env.CACHE_KV.list({ prefix: `xc:${id}:` });
+    expect(listed.keys).toHaveLength(1);
+    const stored = await env.CACHE_KV.get<{ question_vector?: { embedder: string; values: string } }>(listed.keys[0]?.name ?? "", "json");
+    expect(stored?.question_vector?.embedder).toBe("local/use-lite");
+    const bytes = Uint8Array.from(atob(stored?.question_vector?.values ?? ""), (c) => c.charCodeAt(0));
+    const decoded = Array.from(new Float32Array(bytes.buffer));
+    expect(decoded).toHaveLength(vectorDims);
+    const padded = [...fakeVector(question), ...new Array<number>(vectorDims - fakeVector(question).length).fill(0)];
+    // What the embedder returned (not necessarily unit length): the same direction as the question's vector.
+    expect(unitVector(decoded).reduce((s, x, i) => s + x * (unitVector(padded)[i] ?? 0), 0)).toBeCloseTo(1, 5);
+
+    const paraphrase = "How can I reset my password?";
+    const second = await send(key, paraphrase);
+    // Only the new question went to the embedder: the cached one's vector came with its entry.
+    expect(inputs.filter((t) => t === question)).toHaveLength(1);
+    const detail = JSON.parse(second.row.detail_json ?? "{}");
+    const p = detail.semantic_hit?.p ?? detail.semantic?.p;
+    const wide = (t: string) => unitVector([...fakeVector(t), ...new Array<number>(vectorDims - fakeVector(t).length).fill(0)]);
+    const withVectors = verifyPair(paraphrase, question, 1, 0, "local/use-lite", { query: wide(paraphrase), cached: wide(question) });
+    const lexical = verifyPair(paraphrase, question, 1);
+    expect(withVectors.p).not.toBeCloseTo(lexical.p, 3);
+    expect(p).toBeCloseTo(withVectors.p, 3);
+    expect(second.cache).toBe(withVectors.accept ? "semantic" : "miss");
   });
 });
 

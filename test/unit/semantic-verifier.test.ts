@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FEATURE_NAMES, pairFeatures } from "../../src/cache/pair-features";
 import { checkWeights, verdictFor, type VerifierWeights } from "../../src/cache/semantic-verifier";
 import { MAX_LOOSEN } from "../../src/cache/entry-feedback";
+import { nearMissFlags } from "../../src/cache/near-miss-guard";
 import { verifyPair } from "../../src/cache/semantic-cache";
 import { VERIFIER } from "../../src/cache/verifier-weights";
 
@@ -40,6 +41,30 @@ describe("pairFeatures: order-sensitive patterns", () => {
   });
 });
 
+describe("pairFeatures: words in any script", () => {
+  // QQP's most confident "duplicates" were questions about different Korean or Japanese words:
+  // with ASCII-only words both read "what does mean", and USE-lite gives them cosine 1.
+  it("sees the unshared word in a non-Latin script", () => {
+    expect(feature("What does 심하잖아 mean?", "What does 任せてほしい mean?", "content_jaccard", 1)).toBeLessThan(1);
+    expect(feature("What does 심하잖아 mean?", "What does 任せてほしい mean?", "idf_unshared_top", 1)).toBe(1);
+    expect(feature("Qu'est-ce que le café?", "Qu'est-ce que le thé?", "content_jaccard", 1)).toBeLessThan(1);
+  });
+});
+
+describe("words that name Object.prototype members", () => {
+  // "constructor" used to read a function out of the word tables: nearMissFlags threw, the IDF
+  // weight was NaN and the word counted as a connector.
+  it("are plain words to the guard and the features", () => {
+    const a = "What is a constructor in Java?";
+    const b = "What does toString do in a Java constructor?";
+    const flags = nearMissFlags(a, b);
+    const x = pairFeatures(a, b, 0.9, flags, { words: { java: 2 }, unknown: 8 });
+    expect(x.every(Number.isFinite)).toBe(true);
+    expect(x[FEATURE_NAMES.indexOf("direction_swap")]).toBe(0);
+    expect(nearMissFlags("What is valueOf hasOwnProperty constructor?", "Is constructor toString?")).toBeTypeOf("object");
+  });
+});
+
 describe("verdictFor: the decision from features and weights", () => {
   const names = ["cosine", "direction_swap"];
   const model: VerifierWeights = { features: names, weights: [10, 0], bias: -9, threshold: 0.5, vetoes: ["direction"], candidate_cosine: {}, idf: IDF };
@@ -55,6 +80,17 @@ describe("verdictFor: the decision from features and weights", () => {
     const verdict = verdictFor([1, 1], model);
     expect(verdict.p).toBeGreaterThan(0.7);
     expect(verdict).toMatchObject({ veto: "direction", accept: false });
+  });
+
+  it("a model with vector weights adds |u-v| and u*v, and rejects without both vectors of its size", () => {
+    const withVectors: VerifierWeights = { ...model, vetoes: [], vector: { embedder: "e", abs_diff: [-4, -4], product: [2, 0] } };
+    const same = verdictFor([0.95, 0], withVectors, 0, { query: [1, 0], cached: [1, 0] }); // z = 0.5 + 2
+    const apart = verdictFor([0.95, 0], withVectors, 0, { query: [1, 0], cached: [0, 1] }); // z = 0.5 - 8
+    expect(same.p).toBeCloseTo(1 / (1 + Math.exp(-2.5)), 10);
+    expect(same.accept).toBe(true);
+    expect(apart.accept).toBe(false);
+    expect(verdictFor([0.95, 0], withVectors).accept).toBe(false);
+    expect(verdictFor([0.95, 0], withVectors, 0, { query: [1, 0, 0], cached: [1, 0, 0] }).accept).toBe(false);
   });
 
   it("refuses weights trained on other features", () => {
