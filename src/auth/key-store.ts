@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { parseLimits, parsePolicy } from "../config/tenant-policy";
 import type { TenantContext } from "../hono-env";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { SIGNATURE_HEADER, signWebhook } from "../auth/webhook-signature";
 import { parsePolicy } from "../config/tenant-policy";
 import { checkCallbackUrl } from "../delivery/callback-url-guard";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { ChatCompletion } from "../providers/provider-types";
 import { HotEntries } from "./hot-entries";
 import { OPTIONAL_OUTPUTS } from "./optional-outputs";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 const Fraction = z.number().gt(0).lte(1);
 

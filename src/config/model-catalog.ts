@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 export const TIERS = ["fast", "balanced", "powerful"] as const;
 export type Tier = (typeof TIERS)[number];

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { RESIDENCIES, TierSchema } from "./model-catalog";
 
 export const TierChoiceSchema = z.enum(["auto", "fast", "balanced", "powerful"]);

@@ -1,5 +1,5 @@
 import { ulid } from "../unique-id";
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { availableCatalog } from "../providers/provider-registry";

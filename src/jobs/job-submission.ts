@@ -1,5 +1,5 @@
 import { ulid } from "../unique-id";
-import { z } from "zod";
+import * as z from "zod";
 import { findModel } from "../config/model-catalog";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";

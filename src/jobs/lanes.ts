@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 export const LANES = ["interactive", "standard", "batch"] as const;
 export const LaneSchema = z.enum(LANES);

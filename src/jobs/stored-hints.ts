@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { TierChoiceSchema } from "../config/tenant-policy";
 import type { Lane } from "./lanes";
 import { parseSessionHeaders, type SessionScope } from "../sessions/session-gate";

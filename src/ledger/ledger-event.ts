@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 export const CACHE_STATUSES = ["exact", "semantic", "miss", "bypass", "stale"] as const;
 export type CacheStatus = (typeof CACHE_STATUSES)[number];

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { TenantPolicy } from "../config/tenant-policy";
 import { assertCallbackUrl } from "../delivery/callback-url-guard";
 import { GatewayError } from "../errors";

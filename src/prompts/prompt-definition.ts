@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { TierSchema } from "../config/model-catalog";
 import { GatewayError } from "../errors";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type ChatMessage, type ChatRequest, maxOutputTokens, messageText } from "../validate/chat-request";
 import type { ChatChunk, ChatCompletion, FinishReason, ProviderSpec, ResponseIds } from "./provider-types";
 import { isToolError } from "./tool-error";

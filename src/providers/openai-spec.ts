@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { ChatChunk, ChatCompletion, ProviderSpec } from "./provider-types";
 import { isToolError, withoutErrorFlag } from "./tool-error";
 

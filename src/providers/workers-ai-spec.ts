@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { countText } from "../tokens/count-tokens";
 import { maxOutputTokens, messageText } from "../validate/chat-request";
 import type { ChatChunk, ProviderSpec } from "./provider-types";

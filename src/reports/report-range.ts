@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 // Reports work in UTC days: a rollup row is one UTC day, and so is a `day` group.
 export const DAY_MS = 86_400_000;

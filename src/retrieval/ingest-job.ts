@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { TenantContext } from "../hono-env";
 import { laneQueue } from "../jobs/lanes";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { sha256Hex } from "../auth/key-hash";
 import type { ChatContext } from "../pipeline/chat-types";
 import { type VectorRecord, vectorStore } from "../vectors/vector-store";

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { ulid } from "../unique-id";
-import { z } from "zod";
+import * as z from "zod";
 import { generateApiKey, sha256Hex } from "../auth/key-hash";
 import { invalidateKeyHashes } from "../auth/key-store";
 import { pushBudgetConfig } from "../budget/budget-client";

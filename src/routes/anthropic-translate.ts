@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import { FINISH_TO_STOP } from "../providers/anthropic-spec";
 import type { ChatChunk, ChatCompletion, Usage } from "../providers/provider-types";

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
 import { type Collection, createCollection, deleteCollection, getCollection, getIngest, latestIngests, listCollections } from "../retrieval/collection-store";

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { deleteCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
-import { z } from "zod";
+import * as z from "zod";
 import { csrfRejected, isAdminToken } from "../auth/admin-auth";
 import { ADMIN_COOKIE, csrfToken, newSessionId, readSession, requestOrigin, setSession, validCsrfToken } from "../auth/admin-session";
 import { loadDashboard } from "../dashboard/dashboard-data";

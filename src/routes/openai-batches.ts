@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import { type BatchEndpoint, type BatchLink, listLinkedBatchIds, loadLink, saveLink } from "../files/batch-links";
 import { headFile, putFile, readFile } from "../files/file-store";

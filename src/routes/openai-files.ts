@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import { deleteFile, headFile, listFiles, putFile, readFile } from "../files/file-store";
 import type { AppEnv } from "../hono-env";

@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { RolloutResult } from "../../durable-objects/prompt-registry";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";

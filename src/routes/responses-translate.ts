@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import { type ChatMessage, type ChatRequest, PromptRefSchema, RetrievalFieldSchema } from "../validate/chat-request";
 

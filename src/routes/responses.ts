@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
 import type { ChatMessage } from "../validate/chat-request";

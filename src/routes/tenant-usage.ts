@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { budgetStub } from "../budget/budget-client";
 import { feedbackTotals } from "../cache/entry-feedback";
 import type { AppEnv } from "../hono-env";

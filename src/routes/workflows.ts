@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { ulid } from "../unique-id";
-import { z } from "zod";
+import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
 import { claimIdempotencyKey } from "../jobs/idempotency-keys";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { MetadataFilterSchema } from "../vectors/metadata-filter";
 
 // Bounds keep hostile bodies cheap to reject; the 1 MiB body limit is the outer wall.

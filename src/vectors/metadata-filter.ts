@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** What a vector may carry besides its values: flat scalars, as Vectorize stores them. */
 export type MetadataValue = string | number | boolean;

@@ -44,6 +44,11 @@ describe("the production bundle", () => {
     }
   });
 
+  it("holds none of zod's locales (\`import { z }\` pulls them all in; \`import * as z\` lets esbuild drop them)", () => {
+    const locales = inputs.filter((p) => /node_modules\/zod\/.*\/locales\/(?!en\.)/.test(p));
+    assert.deepEqual(locales, [], "zod locales are in the bundle");
+  });
+
   it("has the throwing stand-in where the MCP SDK imports ajv, and the cfworker validator it uses", () => {
     assert.ok(inputs.some((p) => p.endsWith("src/mcp/ajv-not-bundled.ts")), "the ajv alias was not applied");
     assert.ok(inputs.some((p) => p.includes("node_modules/@cfworker/json-schema/")), "@cfworker/json-schema is missing");
