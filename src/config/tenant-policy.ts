@@ -32,7 +32,7 @@ export const ToolDefaultsSchema = z
   })
   .strict();
 
-/** One task type's guardrail settings; any left out come from the tenant's own (docs/governance-guardrails.md). */
+/** One task type's guardrail settings; any left out come from the tenant's own (docs/governance.md). */
 const GuardrailSettingsSchema = z
   .object({
     pii: z.enum(["off", "redact", "block", "private"]),

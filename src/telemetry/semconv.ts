@@ -39,7 +39,7 @@ export {
   GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL,
 } from "@opentelemetry/semantic-conventions/incubating";
 
-/** The conventions version the names and span shapes follow (docs/governance-otel.md says the same). */
+/** The conventions version the names and span shapes follow (docs/governance.md says the same). */
 export const GENAI_SEMCONV_VERSION = "1.41.0";
 
 /** Tollgate's own attributes, in its own namespace as the conventions ask of custom attributes. */
