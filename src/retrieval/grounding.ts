@@ -1,3 +1,4 @@
+import { guardInputs } from "../guardrails/request-guard";
 import { RequestLedger } from "../ledger/request-ledger";
 import type { ChatContext, ChatOutcome } from "../pipeline/chat-types";
 import type { ChatMessage, ChatRequest, RetrievalField } from "../validate/chat-request";
@@ -86,8 +87,11 @@ export async function groundRequest(ctx: ChatContext, req: ChatRequest, runChat:
   const query = lastUserText(req.messages);
   const topK = Math.min(retrieval.top_k ?? policy.max_top_k, policy.max_top_k);
   const maxTokens = Math.min(retrieval.max_context_tokens ?? policy.max_context_tokens, policy.max_context_tokens);
-  const child = childContext(ctx, "retrieval", "retrieval");
-  const found = await searchCollection(child, collection, { query, topK, filter: retrieval.filter });
+  // The query goes to the embedder before the request's own guardrail step, so it is screened the
+  // same way first: redacted, refused, or kept to a private embedder.
+  const screened = guardInputs(childContext(ctx, "retrieval", "retrieval"), [query]);
+  const child = screened.ctx;
+  const found = await searchCollection(child, collection, { query: screened.inputs[0] ?? query, topK, filter: retrieval.filter });
   // Only a miss spent anything; a hit leaves no row of its own.
   if (found.cache === "miss") ctx.waitUntil(child.ledger.flush(env, 200));
   const packed = packContext(found.chunks, maxTokens);

@@ -294,6 +294,26 @@ describe("grounded answers", () => {
     expect((await res.json<Grounded>()).retrieval.sources.length).toBeGreaterThan(0);
   });
 
+  it("screens the query before it reaches the embedder: a blocked one spends nothing, a redacted one is embedded without the value", async () => {
+    const blocked = await createTenant({ limits: HIGH_LIMITS, policy: { guardrails: { pii: "block" } } });
+    const id = await collectionWith(blocked);
+    const embedRows = async (tenantId: string) => (await env.DB.prepare("SELECT COUNT(*) AS n FROM ledger WHERE tenant_id = ? AND endpoint = 'retrieval'").bind(tenantId).first<{ n: number }>())?.n ?? 0;
+    const question = (who: string) => ({ model: "sim/fast", messages: [{ role: "user", content: `I am ${who}, how long do refunds take?` }], retrieval: { collection: id } });
+    const res = await api(blocked.key, "/v1/chat/completions", "POST", question("bob@example.com"));
+    expect(res.status).toBe(400);
+    expect((await res.json<{ error: { code: string } }>()).error.code).toBe("guardrail_blocked");
+    // The refused request's own row is written after any retrieval row it would have made.
+    await ledgerRow(res.headers.get("x-request-id") ?? "");
+    expect(await embedRows(blocked.id)).toBe(0);
+
+    const redacting = await createTenant({ limits: HIGH_LIMITS, policy: { guardrails: { pii: "redact" } } });
+    const rid = await collectionWith(redacting);
+    const ask = (who: string) => api(redacting.key, "/v1/chat/completions", "POST", { ...question(who), retrieval: { collection: rid } });
+    expect((await ask("bob@example.com")).headers.get("x-tollgate-retrieval-cache")).toBe("miss");
+    // Another address is the same redacted query: the retrieval cache answers it without a new embedding.
+    expect((await ask("carol@example.org")).headers.get("x-tollgate-retrieval-cache")).toBe("hit");
+  });
+
   it("a streamed grounded answer names its sources in the header", async () => {
     const tenant = await createTenant({ limits: HIGH_LIMITS });
     const id = await collectionWith(tenant);
