@@ -44,7 +44,8 @@ async function planChat(ctx: ChatContext, req: ChatRequest, embedder: Embedder |
 
 /**
  * POST /v1/chat/completions, /v1/messages, /v1/responses and jobs all come through here. Read it top
- * to bottom: plan → cache → admit → call (retries, fallback) → escalate → settle and record → respond.
+ * to bottom: prompt → ground → guard → plan → cache → session → admit → call (retries, fallback) →
+ * escalate → settle and record → respond.
  */
 export async function runChat(caller: ChatContext, request: ChatRequest): Promise<ChatOutcome> {
   // A registered prompt becomes the request it stands for first: plan, cache key and ledger all see it.
