@@ -100,6 +100,7 @@ async function* decodeEvents(instance: ProviderInstance, body: ReadableStream<Ui
   try {
     while (true) {
       const next = await pending;
+      if (idle.expired) throw new Error(idle.message());
       if (!next.done) pending = readAhead();
       parser.feed(next.done ? text.decode() : text.decode(next.value, { stream: true }));
       let batch: ChatChunk[] | undefined;
