@@ -5,8 +5,13 @@
 const OPENAI_PATHS = /^\/(chat\/completions|responses(\/.*)?|embeddings|models(\/.*)?)$/;
 
 export function withApiPrefix(request: Request): Request {
-  const url = new URL(request.url);
-  if (!OPENAI_PATHS.test(url.pathname)) return request;
-  url.pathname = `/v1${url.pathname}`;
-  return new Request(url, request);
+  // Every request passes here: the path is sliced out of the (already normalised) URL string rather
+  // than parsed into a URL object, and the common case, a path under /v1/, returns at once.
+  const url = request.url;
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0 || url.startsWith("/v1/", start)) return request;
+  const query = url.indexOf("?", start);
+  const path = query < 0 ? url.slice(start) : url.slice(start, query);
+  if (!OPENAI_PATHS.test(path)) return request;
+  return new Request(`${url.slice(0, start)}/v1${url.slice(start)}`, request);
 }

@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
 import { endTime, startTime, timing } from "hono/timing";
 import { ulid } from "./unique-id";
 import { adminAuth } from "./auth/admin-auth";
@@ -57,12 +56,14 @@ export function renderError(error: unknown): GatewayError {
 export function buildApp() {
   const app = new Hono<AppEnv>();
 
-  app.use(requestId({ headerName: "", generator: ulid }));
-  app.use(timing({ totalDescription: "total" }));
-  app.use("*", async (c, next) => {
-    c.header("x-request-id", c.var.requestId);
-    await next();
+  // One middleware names the request and echoes its id (the client's X-Request-Id is not trusted).
+  app.use(function requestId(c, next) {
+    const id = ulid();
+    c.set("requestId", id);
+    c.header("x-request-id", id);
+    return next();
   });
+  app.use(timing({ totalDescription: "total" }));
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,

@@ -12,7 +12,7 @@ export function renderOverhead(result) {
     "",
     "- **passthrough**: bench/passthrough (Hono, forwards to the mock) under the same `wrangler dev`; **miss**: Tollgate with `x-tollgate-cache: no-store`; " +
       "**hit**: Tollgate, the same request answered from the exact cache; **miss-stream** / **passthrough-stream**: the same request with `stream: true`; **direct**: the mock itself." +
-      (c.baseline ? ` **baseline-miss** / **baseline-hit**: the same on the checkout in \`${c.baseline}\` (\`--baseline\`), under its own \`wrangler dev\`, in the same rounds.` : ""),
+      (c.baseline ? ` **baseline-miss** / **baseline-hit** / **baseline-miss-stream**: the same on the checkout in \`${c.baseline}\` (\`--baseline\`), under its own \`wrangler dev\`, in the same rounds.` : ""),
     "- Median over rounds (range in brackets). Latency over 2xx responses, from autocannon; CPU per request = user+system CPU of the target's whole process group " +
       "(wrangler and its workerd processes, from /proc/<pid>/stat) during the measured window, divided by every response (any status). Clock ticks are 10 ms, so short rows are coarse.",
     "",

@@ -3,7 +3,7 @@
 
 // The order the paths run in within each round; the reference comes first.
 // baseline-* run only with --baseline DIR: the same paths on another checkout, for before/after.
-export const PATHS = ["passthrough", "miss", "hit", "baseline-miss", "baseline-hit", "miss-stream", "passthrough-stream", "direct"];
+export const PATHS = ["passthrough", "miss", "hit", "baseline-miss", "baseline-hit", "miss-stream", "baseline-miss-stream", "passthrough-stream", "direct"];
 
 const round = (n, d = 3) => (n == null || !Number.isFinite(n) ? null : Number(n.toFixed(d)));
 
@@ -66,7 +66,7 @@ export function compareToPassthrough(summary) {
     .map((s) => {
       const ref = find("passthrough", s.connections);
       // Streaming is also compared with its own non-streaming twin: same answer, same target.
-      const twin = s.path === "miss-stream" ? find("miss", s.connections) : s.path === "passthrough-stream" ? find("passthrough", s.connections) : null;
+      const twin = s.path === "miss-stream" ? find("miss", s.connections) : s.path === "baseline-miss-stream" ? find("baseline-miss", s.connections) : s.path === "passthrough-stream" ? find("passthrough", s.connections) : null;
       return {
         path: s.path,
         connections: s.connections,

@@ -151,6 +151,7 @@ export default {
         Object.assign(targets, {
           "baseline-miss": { url: bw, headers: baseNoStore, cpu: baseCpu, upstream: "chat" },
           "baseline-hit": { url: bw, headers: baseAuth, cpu: baseCpu, upstream: "chat" },
+          "baseline-miss-stream": { url: bw, headers: baseNoStore, body: STREAM_BODY, cpu: baseCpu, upstream: "chatStream" },
         });
         coldStart.baseline = { ...base.coldStart, firstChatMs: (await probe(bw, baseNoStore, BODY)).ms, root: baseline };
         await probe(bw, baseAuth, BODY); // fills its exact cache
@@ -182,7 +183,7 @@ export default {
         failures.push(`${label}: ${r.non2xx} non-2xx and ${r.errors} errors out of ${r.requests} (statuses ${JSON.stringify(r.statusCounts)})`);
       }
       // Warm-up requests also reach the upstream, so only a shortfall (not a surplus) means caching.
-      if ((r.path === "miss" || r.path === "miss-stream" || r.path === "baseline-miss") && r.upstreamCalls < r.ok) notes.push(`${label}: ${r.ok} successes but only ${r.upstreamCalls} upstream calls; no-store may not be honoured`);
+      if ((r.path === "miss" || r.path === "miss-stream" || r.path === "baseline-miss" || r.path === "baseline-miss-stream") && r.upstreamCalls < r.ok) notes.push(`${label}: ${r.ok} successes but only ${r.upstreamCalls} upstream calls; no-store may not be honoured`);
       if ((r.path === "hit" || r.path === "baseline-hit") && r.upstreamCalls > 0) notes.push(`${label}: ${r.upstreamCalls} upstream calls during a hit row`);
     }
 

@@ -24,7 +24,8 @@ const KV_TTL_S = 60;
 export const REVOCATION_BOUND_MS = KV_TTL_S * 1000;
 const ISOLATE_MAX_ENTRIES = 10_000;
 
-type Cached = { record: KeyRecord | null; expiresAt: number };
+// `tenant` is the record parsed once (zod over policy and limits): a hot key parses nothing per request.
+type Cached = { record: KeyRecord | null; expiresAt: number; tenant?: TenantContext };
 const isolateCache = new Map<string, Cached>();
 
 const kvKey = (hash: string) => `key:${hash}`;
@@ -65,13 +66,15 @@ export async function lookupKeyHash(env: Env, hash: string, now = Date.now()): P
   }
   const record = entry.record;
   if (!record || record.revokedAt !== null) return null;
-  return {
+  entry.tenant ??= {
     tenantId: record.tenantId,
     tenantName: record.tenantName,
     keyId: record.keyId,
     policy: parsePolicy(record.policyJson),
     limits: parseLimits(record.limitsJson),
   };
+  // A fresh top-level object per request; the parsed policy and limits are shared and read-only by use.
+  return { ...entry.tenant };
 }
 
 /** After a revoke or a tenant config change: drop every cached copy this isolate and KV hold. */

@@ -200,7 +200,14 @@ export class ChatCache {
   }
 
   /** Passes a provider stream through and caches what it delivered, if it finished. */
-  async *recordStream(chunks: AsyncGenerator<ChatChunk, void, void>, done: Promise<StreamSummary>, served: { model: CatalogModel; tier: Tier; requestId: string }, ids: ResponseIds): AsyncGenerator<ChatChunk, void, void> {
+  recordStream(chunks: AsyncGenerator<ChatChunk, void, void>, done: Promise<StreamSummary>, served: { model: CatalogModel; tier: Tier; requestId: string }, ids: ResponseIds): AsyncGenerator<ChatChunk, void, void> {
+    // This request fills no entry (no-store, no write allowed): the stream passes through untouched,
+    // with no assembler and no extra generator step per chunk.
+    if (!this.leader) return chunks;
+    return this.record(chunks, done, served, ids);
+  }
+
+  private async *record(chunks: AsyncGenerator<ChatChunk, void, void>, done: Promise<StreamSummary>, served: { model: CatalogModel; tier: Tier; requestId: string }, ids: ResponseIds): AsyncGenerator<ChatChunk, void, void> {
     const assembler = new StreamAssembler();
     let complete = false;
     try {

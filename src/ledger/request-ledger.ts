@@ -1,4 +1,4 @@
-import { recordLedgerEvent } from "./ledger-consumer";
+import { queueLedgerEvent } from "./ledger-batch";
 import { emptyLedgerEvent, type LedgerEvent } from "./ledger-event";
 
 export type SettleWithEvent = (event: LedgerEvent) => Promise<void>;
@@ -59,7 +59,7 @@ export class RequestLedger {
         console.error(JSON.stringify({ level: "warn", msg: "settlement with ledger row failed; recording through the queue", request_id: event.request_id, error: String(error) }));
       }
     }
-    await recordLedgerEvent(env, event);
+    await queueLedgerEvent(env, event);
   }
 
   /**

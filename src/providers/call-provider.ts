@@ -1,6 +1,7 @@
-import { EventSourceParserStream } from "eventsource-parser/stream";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { CatalogModel } from "../config/model-catalog";
 import type { ChatRequest } from "../validate/chat-request";
+import { IdleWatch } from "./idle-watch";
 import type { ProviderInstance } from "./provider-registry";
 import { type ChatChunk, type ChatCompletion, type EmbeddingResult, fail, ok, type ProviderFailure, type ResponseIds, type Result } from "./provider-types";
 
@@ -77,33 +78,57 @@ export async function chatOnce(instance: ProviderInstance, model: CatalogModel, 
   }
 }
 
+/**
+ * Reads the body straight into the SSE parser: no TextDecoderStream or parser TransformStream between
+ * the bytes and the decoder, and every event that arrived in one network read goes out as one batch.
+ */
 async function* decodeEvents(instance: ProviderInstance, body: ReadableStream<Uint8Array>, req: ChatRequest, options: AttemptOptions): AsyncGenerator<ChatChunk[], void, void> {
   const decode = instance.spec.streamDecoder(options.ids, req);
-  const reader = body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => void events.push(event) });
+  const text = new TextDecoder();
+  const reader = body.getReader();
+  const idle = new IdleWatch(options.idleTimeoutMs, () => `${instance.name}: no chunk for ${options.idleTimeoutMs} ms`);
+  // One read is always in flight while a batch goes downstream, as the piped streams before read
+  // ahead: bytes that arrived before a connection reset are delivered, not dropped with the queue.
+  const readAhead = () => {
+    const read = idle.read(reader);
+    read.catch(() => undefined);
+    return read;
+  };
+  let pending = readAhead();
   try {
     while (true) {
-      const idle = options.idleTimeoutMs;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const next = idle
-        ? await Promise.race([
-            reader.read(),
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`${instance.name}: no chunk for ${idle} ms`)), idle);
-            }),
-          ]).finally(() => timer !== undefined && clearTimeout(timer))
-        : await reader.read();
-      if (next.done) return;
-      if (next.value.data === "") continue;
-      let decoded: ChatChunk[] | "done";
-      try {
-        decoded = decode(next.value);
-      } catch {
-        throw new Error(`${instance.name}: malformed stream event`);
+      const next = await pending;
+      if (idle.expired) throw new Error(idle.message());
+      if (!next.done) pending = readAhead();
+      parser.feed(next.done ? text.decode() : text.decode(next.value, { stream: true }));
+      let batch: ChatChunk[] | undefined;
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as EventSourceMessage;
+        if (event.data === "") continue;
+        let decoded: ChatChunk[] | "done";
+        try {
+          decoded = decode(event);
+        } catch {
+          // What arrived before the bad event is delivered first, as it was event by event.
+          events.length = 0;
+          if (batch) yield batch;
+          throw new Error(`${instance.name}: malformed stream event`);
+        }
+        if (decoded === "done") {
+          events.length = 0;
+          if (batch) yield batch;
+          return;
+        }
+        if (decoded.length) batch = batch ? batch.concat(decoded) : decoded;
       }
-      if (decoded === "done") return;
-      if (decoded.length) yield decoded;
+      events.length = 0;
+      if (batch) yield batch;
+      if (next.done) return;
     }
   } finally {
+    idle.stop();
     reader.cancel().catch(() => undefined);
   }
 }

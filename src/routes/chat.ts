@@ -1,11 +1,11 @@
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
 import { ChatRequestSchema } from "../validate/chat-request";
 import { parseJsonBody } from "../validate/parse-json-body";
 import { serveChat, stage } from "./chat-context";
 import { chunkBody, completionBody } from "./openai-render";
+import { sseData, sseResponse } from "./sse-response";
 
 export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c) => {
   const req = await stage(c, "validate", () => parseJsonBody(c, ChatRequestSchema));
@@ -13,26 +13,25 @@ export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c)
   if (outcome.kind === "completion") return c.json({ ...completionBody(outcome.completion), ...(outcome.meta.retrieval ? { retrieval: outcome.meta.retrieval } : {}) });
 
   const includeUsage = req.stream_options?.include_usage === true;
-  return streamSSE(c, async (sse) => {
-    const { chunks } = outcome;
-    sse.onAbort(() => void chunks.return());
+  const { chunks, done } = outcome;
+  async function* events(): AsyncGenerator<string, void, void> {
     let last: { id: string; created: number; model: string } | undefined;
     try {
       for await (const chunk of chunks) {
         last = chunk;
-        await sse.writeSSE({ data: JSON.stringify(includeUsage ? { ...chunkBody(chunk), usage: null } : chunkBody(chunk)) });
+        yield sseData(JSON.stringify(includeUsage ? { ...chunkBody(chunk), usage: null } : chunkBody(chunk)));
       }
     } catch (error) {
       // After the first byte there is no falling back: end with an error event the SDKs understand.
       const failure = new GatewayError(502, "upstream_error", `Upstream stream failed: ${error instanceof Error ? error.message : String(error)}`);
-      await sse.writeSSE({ data: JSON.stringify(failure.toBody()) });
+      yield sseData(JSON.stringify(failure.toBody()));
       return;
     }
     if (includeUsage && last) {
       // The answer's own token counts: for a cache hit they are the cached answer's, though nothing was billed.
-      const { usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } } = await outcome.done;
-      await sse.writeSSE({
-        data: JSON.stringify({
+      const { usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } } = await done;
+      yield sseData(
+        JSON.stringify({
           id: last.id,
           object: "chat.completion.chunk",
           created: last.created,
@@ -40,8 +39,9 @@ export const chatRoutes = new Hono<AppEnv>().post("/chat/completions", async (c)
           choices: [],
           usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.prompt_tokens + usage.completion_tokens },
         }),
-      });
+      );
     }
-    await sse.writeSSE({ data: "[DONE]" });
-  });
+    yield sseData("[DONE]");
+  }
+  return sseResponse(c, events(), () => void chunks.return());
 });

@@ -91,7 +91,11 @@ describe("ledger rows ride with the budget settlement", () => {
 describe("RequestLedger.settleWith", () => {
   function recordingQueue() {
     const sent: unknown[] = [];
-    const queue = { send: async (body: unknown) => void sent.push(body), sendBatch: async () => undefined } as unknown as Queue;
+    // Rows without a settlement go out in per-isolate batches (src/ledger/ledger-batch.ts): both kinds of send count.
+    const queue = {
+      send: async (body: unknown) => void sent.push(body),
+      sendBatch: async (messages: { body: unknown }[]) => void sent.push(...messages.map((m) => m.body)),
+    } as unknown as Queue;
     return { sent, env: { ...env, LEDGER_QUEUE: queue } as Env };
   }
 
