@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { call, chat, createTenant, ledgerRow } from "../fixtures/gateway";
+import { chat, createTenant, ledgerRow, tenantCall } from "../fixtures/gateway";
 import { noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
 
 type Completion = { choices: { message: { content: string | null } }[] };
@@ -18,14 +18,6 @@ type Figures = {
 type Report = { name: string; rollout: { stable: number; candidate: number | null; percent: number }; versions: Figures[] };
 
 const requestId = (res: Response) => res.headers.get("x-request-id") ?? "";
-
-function tenantCall(key: string, method: string, path: string, body?: unknown): Promise<Response> {
-  return call(path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
 
 async function putVersion(key: string, name: string, body: Record<string, unknown>): Promise<number> {
   const res = await tenantCall(key, "PUT", `/v1/prompts/${name}`, body);

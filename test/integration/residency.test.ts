@@ -1,19 +1,11 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { admin, call, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
+import { admin, chat, createTenant, hello, ledgerRow, tenantCall } from "../fixtures/gateway";
 import { noEmbedder } from "../fixtures/cache-fake-embedder";
 
 type ErrorBody = { error: { code: string; message: string; param: string | null } };
 
 const requestId = (res: Response) => res.headers.get("x-request-id") ?? "";
-
-function tenantCall(key: string, method: string, path: string, body?: unknown): Promise<Response> {
-  return call(path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
 
 beforeEach(() => noEmbedder());
 
