@@ -76,6 +76,29 @@ export async function deleteCollection(db: D1Database, collection: Collection): 
   return results.flatMap((row) => JSON.parse(row.chunk_ids_json) as string[]);
 }
 
+/** The collection's document and chunk counts, recomputed in the same batch as the change. */
+const recount = (db: D1Database, collectionId: string): D1PreparedStatement =>
+  db
+    .prepare(
+      "UPDATE collections SET document_count = (SELECT COUNT(*) FROM collection_documents WHERE collection_id = ?1), chunk_count = (SELECT COALESCE(SUM(json_array_length(chunk_ids_json)), 0) FROM collection_documents WHERE collection_id = ?1) WHERE id = ?1",
+    )
+    .bind(collectionId);
+
+/** One document's chunk ids, or null when the collection has no such document. */
+export async function documentChunks(db: D1Database, collectionId: string, docId: string): Promise<string[] | null> {
+  const row = await db.prepare("SELECT chunk_ids_json FROM collection_documents WHERE collection_id = ? AND doc_id = ?").bind(collectionId, docId).first<{ chunk_ids_json: string }>();
+  return row ? (JSON.parse(row.chunk_ids_json) as string[]) : null;
+}
+
+/** Removes one document's row and bumps the collection's version, so no cached retrieval names its chunks again. */
+export async function deleteDocument(db: D1Database, collection: Collection, docId: string, now = Date.now()): Promise<void> {
+  await db.batch([
+    db.prepare("DELETE FROM collection_documents WHERE collection_id = ? AND doc_id = ?").bind(collection.id, docId),
+    db.prepare("UPDATE collections SET version = version + 1, updated_at = ? WHERE id = ? AND tenant_id = ?").bind(now, collection.id, collection.tenant_id),
+    recount(db, collection.id),
+  ]);
+}
+
 export async function storedDocuments(db: D1Database, collectionId: string, docIds: string[]): Promise<Map<string, StoredDocument>> {
   const found = new Map<string, StoredDocument>();
   // D1 binds at most 100 parameters per statement.
@@ -108,11 +131,7 @@ export async function applyChanges(db: D1Database, collection: Collection, chang
         .bind(collection.id, collection.tenant_id, c.docId, c.contentHash, JSON.stringify(c.chunkIds), c.metadata ? JSON.stringify(c.metadata) : null, version, now),
     ),
     db.prepare("UPDATE collections SET version = version + 1, updated_at = ? WHERE id = ? AND tenant_id = ?").bind(now, collection.id, collection.tenant_id),
-    db
-      .prepare(
-        "UPDATE collections SET document_count = (SELECT COUNT(*) FROM collection_documents WHERE collection_id = ?1), chunk_count = (SELECT COALESCE(SUM(json_array_length(chunk_ids_json)), 0) FROM collection_documents WHERE collection_id = ?1) WHERE id = ?1",
-      )
-      .bind(collection.id),
+    recount(db, collection.id),
   ]);
   const row = await db.prepare("SELECT version FROM collections WHERE id = ?").bind(collection.id).first<{ version: number }>();
   return row?.version ?? version;

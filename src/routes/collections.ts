@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
-import { type Collection, createCollection, deleteCollection, getCollection, getIngest, latestIngests, listCollections } from "../retrieval/collection-store";
+import { type Collection, createCollection, deleteCollection, deleteDocument, documentChunks, getCollection, getIngest, latestIngests, listCollections } from "../retrieval/collection-store";
 import { defaultEmbeddingModel, embeddingModel } from "../retrieval/collection-embedder";
 import { IngestDocumentSchema, ingestDocuments } from "../retrieval/ingest";
 import { ingestView, isLargeIngest, submitIngest } from "../retrieval/ingest-job";
@@ -64,6 +64,16 @@ export const collectionRoutes = new Hono<AppEnv>()
     const chunkIds = await deleteCollection(c.env.DB, collection);
     if (chunkIds.length) await vectorStore(c.env).remove(collection.tenant_id, chunkIds);
     return c.json({ id: collection.id, object: "collection.deleted", deleted: true, chunks_removed: chunkIds.length });
+  })
+  .delete("/collections/:id/documents/:doc", async (c) => {
+    const collection = await getCollection(c.env.DB, c.var.tenant.tenantId, c.req.param("id"));
+    const docId = c.req.param("doc");
+    const chunkIds = await documentChunks(c.env.DB, collection.id, docId);
+    if (!chunkIds) throw GatewayError.notFound("document");
+    // The chunks leave the store before the version moves: no search under the new version can find them.
+    if (chunkIds.length) await vectorStore(c.env).remove(collection.tenant_id, chunkIds);
+    await deleteDocument(c.env.DB, collection, docId);
+    return c.json({ id: docId, object: "collection.document.deleted", collection: collection.id, deleted: true, chunks_removed: chunkIds.length });
   })
   .post("/collections/:id/documents", async (c) => {
     const body = await stage(c, "validate", () => parseJsonBody(c, DocumentsSchema));

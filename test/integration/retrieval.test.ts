@@ -159,6 +159,28 @@ describe("tenant isolation", () => {
     expect(await stub.count(tenant.id)).toBe(0);
     expect((await api(tenant.key, `/v1/collections/${id}`)).status).toBe(404);
   });
+
+  it("deleting one document removes its chunks and bumps the version; the rest stay searchable", async () => {
+    const tenant = await createTenant({ limits: HIGH_LIMITS });
+    const other = await createTenant({ limits: HIGH_LIMITS });
+    const id = await collectionWith(tenant);
+    const query = { query: "When is my refund paid back to my card?", top_k: 4 };
+    const before = await search(tenant.key, id, query);
+    expect(before.body.data.map((h) => h.document_id)).toContain("refunds");
+    expect((await api(other.key, `/v1/collections/${id}/documents/refunds`, "DELETE")).status).toBe(404);
+    const deleted = await api(tenant.key, `/v1/collections/${id}/documents/refunds`, "DELETE");
+    expect(await deleted.json()).toMatchObject({ id: "refunds", deleted: true, chunks_removed: 1 });
+    const stub = env.LOCAL_VECTORS.get(env.LOCAL_VECTORS.idFromName(`tenant:${tenant.id}`));
+    expect(await stub.count(tenant.id)).toBe(3);
+    const after = await search(tenant.key, id, query);
+    // A new version: the cached answer from before is not served.
+    expect(after.cache).toBe("miss");
+    expect(after.body.version).toBe(before.body.version + 1);
+    expect(after.body.data.map((h) => h.document_id)).not.toContain("refunds");
+    expect(after.body.data).toHaveLength(3);
+    expect(await (await api(tenant.key, `/v1/collections/${id}`)).json()).toMatchObject({ document_count: 3, chunk_count: 3 });
+    expect((await api(tenant.key, `/v1/collections/${id}/documents/refunds`, "DELETE")).status).toBe(404);
+  });
 });
 
 describe("ingestion is spend", () => {
