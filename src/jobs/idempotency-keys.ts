@@ -1,19 +1,8 @@
 import { sha256Hex } from "../auth/key-hash";
+import { canonicalJson } from "../cache/cache-key";
 import { GatewayError } from "../errors";
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
-
-/** JSON with sorted keys, so the same body sent with its fields in another order hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
 
 export type IdempotencyClaim = { fresh: true; resourceId: string } | { fresh: false; resourceId: string };
 

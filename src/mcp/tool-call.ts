@@ -1,5 +1,6 @@
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { sha256Hex } from "../auth/key-hash";
+import { canonicalJson } from "../cache/cache-key";
 import { type Admission, admitRequest } from "../budget/admission";
 import type { Residency } from "../config/model-catalog";
 import { tenantObject } from "../config/tenant-objects";
@@ -13,7 +14,7 @@ import { toolSpan } from "../telemetry/tool-spans";
 import type { RequestTrace } from "../telemetry/request-trace";
 import { isAllowed, type McpServer, type ResolvedToolPolicy, toolPolicy } from "./server-registry";
 import { claimToolCall } from "./tool-idempotency";
-import { canonicalJson, readToolResult, toolCacheKey, writeToolResult } from "./tool-result-cache";
+import { readToolResult, toolCacheKey, writeToolResult } from "./tool-result-cache";
 import { callUpstreamTool, isTimeout, isTransient, upstreamTools } from "./upstream-client";
 
 const SLOT_MARGIN_MS = 5_000;

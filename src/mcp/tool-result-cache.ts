@@ -1,5 +1,6 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { sha256Hex } from "../auth/key-hash";
+import { canonicalJson } from "../cache/cache-key";
 
 /** KV's shortest TTL; a shorter policy TTL is enforced by the stored expiry instead. */
 const KV_MIN_TTL_S = 60;
@@ -10,16 +11,6 @@ interface Stored {
   result: CallToolResult;
   expires_at: number;
   stored_at: number;
-}
-
-/** Canonical JSON (sorted keys), so `{a,b}` and `{b,a}` are one cache entry. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value ?? null);
 }
 
 /** The tool's schema hash is in the key: an upstream that changes the tool's contract starts a fresh cache. */

@@ -1,4 +1,5 @@
 import { sha256Hex } from "../auth/key-hash";
+import { canonicalJson } from "../cache/cache-key";
 import type { MetadataFilter } from "../vectors/metadata-filter";
 import type { RetrievedChunk } from "./context-packing";
 
@@ -8,13 +9,6 @@ const SUMMARY_TTL_S = 24 * 3600;
 
 /** Case and spacing do not change what a question asks for; they must not split the cache. */
 export const normaliseQuery = (query: string) => query.normalize("NFKC").trim().replace(/\s+/g, " ").toLowerCase();
-
-/** Object keys sorted at every depth: `{a, b}` and `{b, a}` are one filter, one key. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
-  return value;
-}
 
 export interface RetrievalKeyParts {
   tenantId: string;
@@ -28,7 +22,7 @@ export interface RetrievalKeyParts {
 
 // Every part is hashed, the tenant included: a key never shows whose it is or what was asked.
 export const retrievalKey = async (p: RetrievalKeyParts) =>
-  `rag:${await sha256Hex(JSON.stringify([p.tenantId, p.collectionId, p.version, normaliseQuery(p.query), p.topK, canonical(p.filter ?? null), p.minScore ?? null]))}`;
+  `rag:${await sha256Hex(JSON.stringify([p.tenantId, p.collectionId, p.version, normaliseQuery(p.query), p.topK, canonicalJson(p.filter ?? null), p.minScore ?? null]))}`;
 
 export const summaryKey = async (tenantId: string, collectionId: string, version: number, query: string) =>
   `ragsum:${await sha256Hex(JSON.stringify([tenantId, collectionId, version, normaliseQuery(query)]))}`;
