@@ -1,4 +1,5 @@
 import type { BreakerSnapshot } from "../../durable-objects/provider-breaker";
+import { IsolateBatches } from "../delivery/isolate-batches";
 import type { BreakerGate } from "../providers/call-with-fallback";
 
 // The request path never waits on breaker state: it reads this isolate's copy (at most 1 s old) and
@@ -11,18 +12,11 @@ const probing = new Set<string>();
 // Successes on a closed breaker change nothing urgent: they go in one report per key every 250 ms
 // (or 64 outcomes) instead of a Durable Object call per request. A failure, or any outcome while the
 // breaker is not closed, is sent at once, after the successes before it, so the order holds.
-const BATCH_MS = 250;
-const BATCH_MAX = 64;
-const pending = new Map<string, boolean[]>();
-/** When each key's pending flush was scheduled; one older than a few batches was lost with its request. */
-const scheduled = new Map<string, number>();
+const outcomes = new IsolateBatches<string, boolean>(250, 64);
 
-function flush(env: Env, key: string): Promise<void> {
-  const outcomes = pending.get(key);
-  if (!outcomes?.length) return Promise.resolve();
-  pending.delete(key);
+function reportOutcomes(env: Env, key: string, batch: boolean[]): Promise<void> {
   return breakerStub(env, key)
-    .reportMany(key, outcomes)
+    .reportMany(key, batch)
     .then((snapshot) => rememberSnapshot(snapshot))
     .catch(() => undefined);
 }
@@ -38,7 +32,7 @@ export function rememberSnapshot(snapshot: BreakerSnapshot, now = Date.now()): v
 export function forgetBreakerView(): void {
   view.clear();
   probing.clear();
-  pending.clear();
+  outcomes.clear();
 }
 
 export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknown>) => void): BreakerGate {
@@ -70,25 +64,8 @@ export function isolateBreakerGate(env: Env, waitUntil: (promise: Promise<unknow
     },
     report(key, ok) {
       probing.delete(key);
-      const outcomes = pending.get(key) ?? [];
-      outcomes.push(ok);
-      pending.set(key, outcomes);
-      const state = view.get(key)?.snapshot.state;
-      if (!ok || state !== "closed" || outcomes.length >= BATCH_MAX) {
-        waitUntil(flush(env, key));
-        return;
-      }
-      const since = scheduled.get(key);
-      if (since !== undefined && Date.now() - since < 4 * BATCH_MS) return;
-      scheduled.set(key, Date.now());
-      // The request that starts a batch sends it: a Worker may not do I/O for another request.
-      waitUntil(
-        new Promise((resolve) => setTimeout(resolve, BATCH_MS))
-          .then(() => {
-            scheduled.delete(key);
-            return flush(env, key);
-          }),
-      );
+      const urgent = !ok || view.get(key)?.snapshot.state !== "closed";
+      waitUntil(outcomes.add(key, ok, (batch) => reportOutcomes(env, key, batch), urgent));
     },
   };
 }
