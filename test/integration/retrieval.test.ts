@@ -309,8 +309,11 @@ describe("grounded answers", () => {
     const tenant = await createTenant({ limits: HIGH_LIMITS, policy: { guardrails: { pii: "redact" } } });
     const id = await collectionWith(tenant);
     expect((await api(tenant.key, "/v1/prompts/support", "PUT", { template: "Answer the customer: {{q}}", tier: "fast" })).status).toBe(201);
-    const res = await api(tenant.key, "/v1/chat/completions", "POST", { model: "auto", prompt: { id: "support", variables: { q: "How long do refunds take to reach my card?" } }, retrieval: { collection: id } });
+    const body = { model: "auto", prompt: { id: "support", variables: { q: "How long do refunds take to reach my card?" } }, retrieval: { collection: id } };
+    const res = await call("/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json", "x-tollgate-task": "helpdesk" }, body: JSON.stringify(body) });
     expect(res.status).toBe(200);
+    // The retrieval's own row is booked to the request's task.
+    expect((await ledgerRow<{ task: string }>(`${res.headers.get("x-request-id")}:retrieval`)).task).toBe("helpdesk");
     expect(res.headers.get("x-tollgate-prompt")).toBe("support@1");
     expect(res.headers.get("x-tollgate-retrieval-sources")?.split(",")[0]).toBe("refunds#0");
     expect((await res.json<Grounded>()).retrieval.sources.length).toBeGreaterThan(0);
