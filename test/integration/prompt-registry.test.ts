@@ -2,20 +2,11 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chat, createTenant, ledgerRow, tenantCall } from "../fixtures/gateway";
 import { noEmbedder, useFakeEmbedder } from "../fixtures/cache-fake-embedder";
+import type { VersionFigures } from "../../src/prompts/prompt-report";
 
 type Completion = { choices: { message: { content: string | null } }[] };
 type PromptRow = { prompt_name: string | null; prompt_version: number | null; cache: string };
-type Figures = {
-  version: number;
-  requests: number;
-  cost_per_request_usd: number;
-  latency_ms: { p50: number | null; p95: number | null };
-  escalation_rate: number;
-  cache_hit_rate: number;
-  feedback_score: number | null;
-  feedback_count: number;
-};
-type Report = { name: string; rollout: { stable: number; candidate: number | null; percent: number }; versions: Figures[] };
+type Report = { name: string; rollout: { stable: number; candidate: number | null; percent: number }; versions: VersionFigures[] };
 
 const requestId = (res: Response) => res.headers.get("x-request-id") ?? "";
 
