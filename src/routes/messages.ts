@@ -1,10 +1,10 @@
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../hono-env";
 import { countPromptTokens } from "../tokens/count-tokens";
 import { parseJsonBody } from "../validate/parse-json-body";
 import { AnthropicStreamWriter, CountTokensRequestSchema, MessagesRequestSchema, toAnthropicMessage, toChatRequest } from "./anthropic-translate";
 import { serveChat, stage } from "./chat-context";
+import { sseEvent, sseResponse } from "./sse-response";
 
 /**
  * Message threads keep the conversation server-side; Tollgate keeps none, so a request carrying `thread`
@@ -38,22 +38,22 @@ export const messagesRoutes = new Hono<AppEnv>()
     const outcome = await serveChat(c, req);
     if (outcome.kind === "completion") return c.json(toAnthropicMessage(outcome.completion));
 
-    return streamSSE(c, async (sse) => {
-      const { chunks } = outcome;
-      sse.onAbort(() => void chunks.return());
+    const { chunks, done } = outcome;
+    const id = `chatcmpl-${c.var.requestId}`;
+    const model = outcome.meta.model;
+    async function* events(): AsyncGenerator<string, void, void> {
       const writer = new AnthropicStreamWriter();
-      const send = async (events: { event: string; data: unknown }[]) => {
-        for (const e of events) await sse.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
-      };
-      await send(writer.start(`chatcmpl-${c.var.requestId}`, outcome.meta.model, countPromptTokens(req)));
+      const encode = (batch: { event: string; data: unknown }[]) => batch.map((e) => sseEvent(e.event, JSON.stringify(e.data))).join("");
+      yield encode(writer.start(id, model, countPromptTokens(req)));
       try {
-        for await (const chunk of chunks) await send(writer.chunk(chunk));
+        for await (const chunk of chunks) yield encode(writer.chunk(chunk));
       } catch (error) {
         const message = `Upstream stream failed: ${error instanceof Error ? error.message : String(error)}`;
-        await send([{ event: "error", data: { type: "error", error: { type: "api_error", message } } }]);
+        yield sseEvent("error", JSON.stringify({ type: "error", error: { type: "api_error", message } }));
         return;
       }
-      const { usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } } = await outcome.done;
-      await send(writer.end(usage));
-    });
+      const { usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } } = await done;
+      yield encode(writer.end(usage));
+    }
+    return sseResponse(c, events(), () => void chunks.return());
   });

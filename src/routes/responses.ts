@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import * as z from "zod";
 import { GatewayError } from "../errors";
 import type { AppEnv } from "../hono-env";
@@ -9,6 +8,7 @@ import { serveChat, stage } from "./chat-context";
 import { deleteResponse, inputItemResources, loadResponse, saveResponse } from "./response-store";
 import { completionOutput, newId, outputMessages, type ResponseBody, responseObject } from "./responses-output";
 import { ResponsesStreamWriter } from "./responses-stream";
+import { sseEvent, sseResponse } from "./sse-response";
 import { itemsToMessages, ResponsesRequestSchema, toChatRequest } from "./responses-translate";
 
 const ListQuery = z.object({
@@ -48,25 +48,23 @@ export const responsesRoutes = new Hono<AppEnv>()
       return c.json(outcome.meta.retrieval ? { ...response, retrieval: outcome.meta.retrieval } : response);
     }
 
-    return streamSSE(c, async (sse) => {
-      const { chunks } = outcome;
-      sse.onAbort(() => void chunks.return());
+    const { chunks, done } = outcome;
+    async function* events(): AsyncGenerator<string, void, void> {
       const writer = new ResponsesStreamWriter(shell, body);
-      const send = async (events: { type: string }[]) => {
-        for (const e of events) await sse.writeSSE({ event: e.type, data: JSON.stringify(e) });
-      };
-      await send(writer.start());
+      const encode = (batch: { type: string }[]) => batch.map((e) => sseEvent(e.type, JSON.stringify(e))).join("");
+      yield encode(writer.start());
       try {
-        for await (const chunk of chunks) await send(writer.chunk(chunk));
+        for await (const chunk of chunks) yield encode(writer.chunk(chunk));
       } catch (error) {
-        await send(writer.fail(`Upstream stream failed: ${error instanceof Error ? error.message : String(error)}`));
+        yield encode(writer.fail(`Upstream stream failed: ${error instanceof Error ? error.message : String(error)}`));
         return;
       }
-      const { usage } = await outcome.done;
-      const { events, response } = writer.end(usage);
+      const { usage } = await done;
+      const { events: last, response } = writer.end(usage);
       await persist(response);
-      await send(events);
-    });
+      yield encode(last);
+    }
+    return sseResponse(c, events(), () => void chunks.return());
   })
   .get("/responses/:id", async (c) => {
     const stored = await loadResponse(c.env.CACHE_KV, c.var.tenant.tenantId, c.req.param("id"));

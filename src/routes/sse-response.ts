@@ -4,6 +4,9 @@ import type { AppEnv } from "../hono-env";
 /** One `data:` event: JSON text has no raw line breaks, so it is always one line. */
 export const sseData = (data: string): string => `data: ${data}\n\n`;
 
+/** One named event (Anthropic's and the Responses API's streams name every event). */
+export const sseEvent = (event: string, data: string): string => `event: ${event}\ndata: ${data}\n\n`;
+
 // How long (in microtask turns, not time) an event already on its way may take to be coalesced with
 // the one before it. Events a provider sent in one network read reach here through a few async
 // generators in a handful of turns; an event that needs the network does not, and goes out alone.
