@@ -11,7 +11,7 @@ export function renderOverhead(result) {
       `${c.rounds} interleaved round(s) (order per round and concurrency: ${c.order.join(", ")}), ${c.duration}s per row after ${c.warmup}s warm-up.`,
     "",
     "- **passthrough**: bench/passthrough (Hono, forwards to the mock) under the same `wrangler dev`; **miss**: Tollgate with `x-tollgate-cache: no-store`; " +
-      "**hit**: Tollgate, the same request answered from the exact cache; **miss-stream** / **passthrough-stream**: the same request with `stream: true`; **direct**: the mock itself." +
+      "**hit**: Tollgate, the same request answered from the exact cache; **miss-stream** / **passthrough-stream**: the same request with `stream: true`; **direct**: the mock itself; **floor** / **floor-logged**: the passthrough Worker answering a canned completion without any upstream call, without / with one `console.log` line the size of Tollgate's request log (the ceiling for a path that calls nothing)." +
       (c.baseline ? ` **baseline-miss** / **baseline-hit** / **baseline-miss-stream**: the same on the checkout in \`${c.baseline}\` (\`--baseline\`), under its own \`wrangler dev\`, in the same rounds.` : ""),
     "- Median over rounds (range in brackets). Latency over 2xx responses, from autocannon; CPU per request = user+system CPU of the target's whole process group " +
       "(wrangler and its workerd processes, from /proc/<pid>/stat) during the measured window, divided by every response (any status). Clock ticks are 10 ms, so short rows are coarse.",
