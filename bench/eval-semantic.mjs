@@ -53,6 +53,31 @@ const OWN = {
   paraphrases: path.join(repoRoot, "bench/data/support-paraphrases.jsonl"),
 };
 
+const TRAIN = path.join(dataDir, "qqp-train.jsonl");
+
+/**
+ * What the labels allow, read from the training pairs only: how often QQP calls two questions duplicates
+ * when their words are the same (in order, or as sets of content words). Where the surface shows no
+ * difference at all the labels still disagree with it often, so high precision at useful recall has to
+ * come from pairs whose wording differs: that takes a model of meaning, not more surface features.
+ */
+async function labelCeiling(file) {
+  const rows = (await fs.readFile(file, "utf8")).split("\n").filter(Boolean).map((line) => JSON.parse(line));
+  const STOP = new Set("a an the is are was do does did i me my to of in on for at by with what how why which who can could should would will be it its and or you your".split(" "));
+  const words = (s) => s.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+  const content = (s) => [...new Set(words(s).filter((w) => !STOP.has(w)))].sort().join(" ");
+  const share = (pick) => {
+    const set = rows.filter(pick);
+    return rate(set.filter((r) => r.duplicate).length, set.length);
+  };
+  return {
+    file: path.relative(repoRoot, file),
+    same_words_in_order: share((r) => words(r.a).join(" ") === words(r.b).join(" ")),
+    same_content_words: share((r) => content(r.a) !== "" && content(r.a) === content(r.b)),
+    all_pairs: share(() => true),
+  };
+}
+
 const round4 = (x) => Math.round(x * 1e4) / 1e4;
 const floor4 = (x) => Math.floor(x * 1e4) / 1e4;
 const ceil4 = (x) => Math.ceil(x * 1e4) / 1e4;
@@ -98,6 +123,7 @@ function markdown(report) {
     `Verifier trained and tuned on qqp-train only (npm run train:verifier); reported here on \`${report.data.file}\` (${report.data.pairs} pairs, ${report.data.positives} duplicates).`,
     "Precision and recall to 4 places with counts and 95% Wilson intervals.",
     `Recall ceiling: ${show(report.duplicates_above_candidate)} of the duplicates are at or above the candidate cut.`,
+    `Label ceiling (\`${report.label_ceiling.file}\`, training pairs only): duplicates among pairs with the same words in the same order ${show(report.label_ceiling.same_words_in_order)}; with the same content words ${show(report.label_ceiling.same_content_words)}; all pairs ${show(report.label_ceiling.all_pairs)}.`,
     "",
     "| decision | hits | precision | recall |",
     "|---|---|---|---|",
@@ -153,6 +179,7 @@ async function main() {
     data: { file: path.relative(repoRoot, args.data), pairs: pairs.length, positives: pairs.filter((p) => p.duplicate).length },
     qqp: Object.fromEntries(Object.entries(DECISIONS).map(([k, hit]) => [k, tally(pairs, hit)])),
     own,
+    label_ceiling: await labelCeiling(TRAIN),
     micros_per_pair: (used.user + used.system) / sample.length,
   };
   await fs.mkdir(args.out, { recursive: true });
@@ -161,6 +188,7 @@ async function main() {
   await fs.writeFile(`${base}.md`, markdown(report));
   for (const [k, s] of Object.entries(report.qqp)) console.log(`${k.padEnd(20)} hits ${String(s.hits).padStart(4)}  P ${show(s.precision)}  R ${show(s.recall)}`);
   for (const [k, s] of Object.entries(own)) console.log(`${k.padEnd(12)} ${s.pairs} pairs: hits verifier ${s.verifier}, lexical ${s.lexical_verifier}, candidate only ${s.candidate_only}, old default ${s.old_default_guarded}`);
+  console.log(`label ceiling (qqp-train): duplicates among same-words pairs ${show(report.label_ceiling.same_words_in_order)}, same content words ${show(report.label_ceiling.same_content_words)}`);
   console.log(`verifier ${report.micros_per_pair.toFixed(1)} us/pair; wrote ${path.relative(process.cwd(), base)}.{json,md}`);
 }
 

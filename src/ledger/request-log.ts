@@ -44,6 +44,8 @@ const clip = (text: string | null) => (text === null ? null : text.length > MAX_
  * logging is on); `emit` writes the line once the ledger row is final (streams end later).
  */
 export async function captureRequestLog(c: Context<AppEnv>): Promise<{ emit: (event?: LedgerEvent) => Promise<void> }> {
+  // REQUEST_LOG=errors: a line only for a request that failed (a stream can still fail after this).
+  const errorsOnly = c.env.REQUEST_LOG === "errors";
   const tenant = c.get("tenant");
   const line: RequestLogLine = {
     level: "info",
@@ -58,7 +60,7 @@ export async function captureRequestLog(c: Context<AppEnv>): Promise<{ emit: (ev
     key: tenant?.keyId ?? null,
     stages: stageTimings(c),
   };
-  if (tenant?.policy.log_content) {
+  if (tenant?.policy.log_content && !(errorsOnly && c.res.status < 400)) {
     // Hono caches the request text it already parsed. A JSON response is read here and re-wrapped:
     // a tee'd clone would wait on the client reading its half, and a client that never reads would
     // hold the log line back until waitUntil gives up.
@@ -94,6 +96,7 @@ export async function captureRequestLog(c: Context<AppEnv>): Promise<{ emit: (ev
       }
       line.outcome = line.status >= 400 ? "error" : "ok";
       if (line.outcome === "error") line.level = "warn";
+      else if (errorsOnly) return;
       console.log(JSON.stringify(line));
     },
   };

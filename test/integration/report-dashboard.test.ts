@@ -1,10 +1,15 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
 import type { ChartData } from "../../src/dashboard/dashboard-data";
 import type { RequestLogLine } from "../../src/ledger/request-log";
-import { ADMIN_TOKEN, call, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
+import { ADMIN_TOKEN, BASE, call, chat, createTenant, hello, ledgerRow } from "../fixtures/gateway";
 import { seedReportLedger } from "../fixtures/report-ledger-seed";
 
 const stamp = Date.now().toString(36);
+// What the runtime hands a Worker's fetch handler (workers-sdk's pattern for calling it directly).
+const IncomingRequest = Request<unknown, IncomingRequestCfProperties>;
 const tenants = { a: `dash-a-${stamp}`, b: `dash-b-${stamp}` };
 
 async function signIn(token = ADMIN_TOKEN): Promise<Response> {
@@ -115,6 +120,27 @@ describe("structured request logs", () => {
     // The client still gets the whole body after the log has read it.
     expect((await res.json<{ choices: unknown[] }>()).choices).toHaveLength(1);
     expect(line.content?.completion).toContain("choices");
+  });
+
+  it("REQUEST_LOG=errors keeps the lines of failed requests only; the ledger still has every request", async () => {
+    const t = await createTenant({ policy: { log_content: true } });
+    const lines: string[] = [];
+    vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
+    const send = async (body: unknown) => {
+      const ctx = createExecutionContext();
+      const request = new IncomingRequest(`${BASE}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${t.key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      const res = await worker.fetch(request, { ...env, REQUEST_LOG: "errors" }, ctx);
+      await res.text();
+      await waitOnExecutionContext(ctx);
+      return res.headers.get("x-request-id") ?? "";
+    };
+    const ok = await send(hello("quiet when it works"));
+    const failed = await send(hello("x", "no-such/model"));
+    expect(await ledgerRow(ok)).toMatchObject({ status: 200 });
+    expect(await ledgerRow(failed)).toMatchObject({ status: 400 });
+    const logged = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as RequestLogLine).filter((l) => l.msg === "request");
+    expect(logged.map((l) => l.id)).toEqual([failed]);
+    expect(logged[0]).toMatchObject({ status: 400, outcome: "error", error_code: "invalid_request" });
   });
 
   it("logs failures with their error code", async () => {
