@@ -10,7 +10,8 @@ import { scenarios } from "./scenarios/index.mjs";
 
 const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections 1,16,64] [--only a,b]
                           [--rounds N] [--direct-only] [--port N] [--boot-timeout S] [--no-write] [--list]
-                          [--baseline DIR]   (overhead: also runs the checkout in DIR, e.g. an older commit, interleaved)`;
+                          [--baseline DIR]   (overhead: also runs the checkout in DIR, e.g. an older commit, interleaved)
+                          [--var KEY=VALUE]  (a wrangler var for the gateway and the baseline, e.g. REQUEST_LOG=errors; repeatable)`;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -23,6 +24,7 @@ function parseOptions() {
       "direct-only": { type: "boolean", default: false },
       port: { type: "string" },
       baseline: { type: "string" },
+      var: { type: "string", multiple: true, default: [] },
       "boot-timeout": { type: "string", default: "90" },
       "no-write": { type: "boolean", default: false },
       list: { type: "boolean", default: false },
@@ -35,6 +37,13 @@ function parseOptions() {
     return n;
   };
   const connections = values.connections.split(",").map((c) => num("connections", c.trim(), 1));
+  const vars = Object.fromEntries(
+    values.var.map((kv) => {
+      const eq = kv.indexOf("=");
+      if (eq < 1) throw new Error(`--var wants KEY=VALUE, got "${kv}"`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
   return {
     help: values.help,
     list: values.list,
@@ -49,6 +58,7 @@ function parseOptions() {
       rounds: num("rounds", values.rounds, 1),
       directOnly: values["direct-only"],
       baseline: values.baseline ? resolve(values.baseline) : null,
+      vars,
     },
   };
 }
@@ -71,11 +81,11 @@ function createContext(opts) {
     mock: () => (mockP ??= spawnMockUpstream({ port: port(4) ?? 0 }).then((m) => (log(`mock upstream on ${m.url}`), m))),
     gateway: () =>
       (gatewayP ??= ctx.mock().then((m) =>
-        startGateway({ upstreamUrl: m.url, port: port(0), bootTimeoutMs: opts.bootTimeoutS * 1000, log }),
+        startGateway({ upstreamUrl: m.url, port: port(0), bootTimeoutMs: opts.bootTimeoutS * 1000, log, vars: opts.scenario.vars }),
       )),
     baseline: () =>
       (baselineP ??= ctx.mock().then((m) =>
-        startGateway({ upstreamUrl: m.url, port: port(5), bootTimeoutMs: opts.bootTimeoutS * 1000, log, root: opts.scenario.baseline }),
+        startGateway({ upstreamUrl: m.url, port: port(5), bootTimeoutMs: opts.bootTimeoutS * 1000, log, root: opts.scenario.baseline, vars: opts.scenario.vars }),
       )),
     passthrough: () =>
       (passthroughP ??= ctx.mock().then((m) =>
@@ -98,8 +108,8 @@ function createContext(opts) {
 
 // An upper bound on the whole run, so a hung request or boot can't keep a CI job alive forever.
 function watchdogSeconds(opts, selected) {
-  // overhead is the widest: six paths per round and concurrency, plus a second wrangler and a bundle build.
-  const rowsPerScenario = opts.scenario.connections.length * 6 * opts.scenario.rounds;
+  // overhead is the widest: eleven paths per round and concurrency, plus two more wranglers and a bundle build.
+  const rowsPerScenario = opts.scenario.connections.length * 11 * opts.scenario.rounds;
   const perRow = opts.scenario.duration + opts.scenario.warmup + 20;
   return 2 * opts.bootTimeoutS + 60 + 60 + 180 + selected.length * rowsPerScenario * perRow;
 }

@@ -98,7 +98,7 @@ export default {
     "Tollgate's paths (miss, exact hit, streaming miss) against a plain passthrough Worker on the same wrangler dev and mock: req/s, p50/p99, CPU per request, ratios; plus bundle size and cold start.",
 
   async run(ctx) {
-    const { duration, warmup, connections, directOnly, rounds, baseline } = ctx.options;
+    const { duration, warmup, connections, directOnly, rounds, baseline, vars } = ctx.options;
     const mock = await ctx.mock();
     const json = { "content-type": "application/json" };
     const targets = { direct: { url: `${mock.url}/v1/chat/completions`, headers: json, cpu: null } };
@@ -210,7 +210,7 @@ export default {
     }
 
     return {
-      config: { duration, warmup, connections, rounds, model: MODEL, body: JSON.parse(BODY), order, directOnly: !!directOnly, baseline: baseline ?? null },
+      config: { duration, warmup, connections, rounds, model: MODEL, body: JSON.parse(BODY), order, directOnly: !!directOnly, baseline: baseline ?? null, vars: vars ?? {} },
       sampleHeaders,
       rows,
       summary,
