@@ -6,11 +6,10 @@ import { parseLimits } from "../src/config/tenant-policy";
 import type { BudgetObjectState, LostSettlement, RepairedSettlement } from "../src/ledger/reconciliation-types";
 import { raiseAlerts, type SpendKey, type SpendRow } from "./budget-alerts";
 import { BudgetLeases, topUpReservation } from "./budget-leases";
+import { BudgetReservations } from "./budget-reservations";
 import { LedgerOutbox } from "./ledger-outbox";
 
 const WINDOW_MS = 60_000;
-/** How long an expired reservation's id is kept, so a late settlement or the ledger can still account for it. */
-const EXPIRED_KEEP_MS = 24 * 3600_000;
 
 /**
  * One per tenant. Every admission is decided and reserved in a single synchronous section over SQLite,
@@ -24,6 +23,7 @@ export class TenantBudget extends DurableObject<Env> {
   private config: BudgetConfig | null = null;
   private readonly outbox: LedgerOutbox;
   private readonly leases: BudgetLeases;
+  private readonly reservations: BudgetReservations;
   private forwarding: Promise<void> | null = null;
   private forwardAgain = false;
 
@@ -34,17 +34,14 @@ export class TenantBudget extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), tenant_id TEXT NOT NULL, json TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS spend (scope TEXT NOT NULL, period TEXT NOT NULL, period_key TEXT NOT NULL,
         spent REAL NOT NULL DEFAULT 0, reserved REAL NOT NULL DEFAULT 0, PRIMARY KEY (scope, period, period_key));
-      CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, amount REAL NOT NULL, tokens INTEGER NOT NULL,
-        keys_json TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations(expires_at);
       CREATE TABLE IF NOT EXISTS rate_log (id TEXT PRIMARY KEY, at INTEGER NOT NULL, tokens INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS rate_log_at ON rate_log(at);
       CREATE TABLE IF NOT EXISTS alerts_sent (scope TEXT NOT NULL, period TEXT NOT NULL, period_key TEXT NOT NULL,
         kind TEXT NOT NULL, threshold REAL NOT NULL, PRIMARY KEY (scope, period, period_key, kind, threshold));
-      CREATE TABLE IF NOT EXISTS expired (id TEXT PRIMARY KEY, keys_json TEXT NOT NULL, expired_at INTEGER NOT NULL);
     `);
     this.outbox = new LedgerOutbox(this.sql);
-    this.leases = new BudgetLeases(this.sql, (key, spent, reserved) => this.bump(key, spent, reserved));
+    this.reservations = new BudgetReservations(this.sql, this.bump);
+    this.leases = new BudgetLeases(this.sql, this.bump);
   }
 
   /** Called by the admin API whenever budgets or limits change in D1. */
@@ -77,20 +74,21 @@ export class TenantBudget extends DurableObject<Env> {
     return row ?? { scope: budget.scope, period: budget.period, period_key: key, spent: 0, reserved: 0 };
   }
 
-  private bump(key: SpendKey, spent: number, reserved: number): void {
+  // An arrow, so the reservation and lease books can be handed it as it is.
+  private readonly bump = (key: SpendKey, spent: number, reserved: number): void => {
     this.sql.exec(
       `INSERT INTO spend (scope, period, period_key, spent, reserved) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (scope, period, period_key) DO UPDATE SET spent = spent + excluded.spent, reserved = MAX(0, reserved + excluded.reserved)`,
       key.scope, key.period, key.period_key, spent, reserved,
     );
-  }
+  };
 
   async admit(tenantId: string, input: AdmitInput): Promise<AdmitResult> {
     const config = await this.loadConfig(tenantId);
     // Everything below is synchronous: no other admit can interleave between the check and the reservation.
     const now = input.now ?? Date.now();
-    const existing = this.sql.exec<{ amount: number }>(`SELECT amount FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
-    if (existing) return { decision: "allow", remainingUsd: null, reservedUsd: existing.amount, state: "ok" };
+    const existing = this.reservations.amountOf(input.requestId);
+    if (existing !== undefined) return { decision: "allow", remainingUsd: null, reservedUsd: existing, state: "ok" };
 
     const budgets = this.applicable(config, input.task, input.keyId).map((budget) => ({ budget, row: this.spendRow(budget, now) }));
     const state = worstState(budgets.map(({ budget, row }) => thresholdState(budget, row.spent + row.reserved, budget.limit_usd)));
@@ -101,7 +99,7 @@ export class TenantBudget extends DurableObject<Env> {
     const maxInFlight = throttled ? Math.max(1, Math.floor(config.limits.max_in_flight / 2)) : config.limits.max_in_flight;
     const rpm = throttled ? Math.max(1, Math.floor(config.limits.rpm / 2)) : config.limits.rpm;
     this.sql.exec(`DELETE FROM rate_log WHERE at <= ?`, now - WINDOW_MS);
-    const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations`).one().n + this.leases.slotsHeld();
+    const inFlight = this.reservations.count() + this.leases.slotsHeld();
     const deny = (code: NonNullable<AdmitResult["code"]>, message: string, retryAfterS?: number): AdmitResult => ({ decision: "deny", code, message, retryAfterS, remainingUsd: null, reservedUsd: 0, state });
     if (inFlight >= maxInFlight) return deny("concurrency_limited", `${inFlight} requests in flight (limit ${maxInFlight})`, 1);
 
@@ -129,9 +127,7 @@ export class TenantBudget extends DurableObject<Env> {
     }
 
     const keys: SpendKey[] = budgets.map(({ row }) => ({ scope: row.scope, period: row.period, period_key: row.period_key }));
-    for (const key of keys) this.bump(key, 0, amount);
-    this.sql.exec(`INSERT INTO reservations (id, amount, tokens, keys_json, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      input.requestId, amount, input.estimateTokens, JSON.stringify(keys), now, now + input.holdMs);
+    this.reservations.hold(input.requestId, amount, input.estimateTokens, keys, now, now + input.holdMs);
     this.sql.exec(`INSERT OR REPLACE INTO rate_log (id, at, tokens) VALUES (?, ?, ?)`, input.requestId, now, input.estimateTokens);
     // A tenant with room to spare gets a slice to admit against in the isolate, in the same call.
     const lease = input.lease && !degraded
@@ -158,7 +154,7 @@ export class TenantBudget extends DurableObject<Env> {
    */
   async topUp(tenantId: string, input: TopUpInput): Promise<TopUpResult> {
     const config = await this.loadConfig(tenantId);
-    return topUpReservation(this.sql, config, input, (key, spent, reserved) => this.bump(key, spent, reserved));
+    return topUpReservation(this.sql, config, input, this.bump);
   }
 
   /**
@@ -186,7 +182,7 @@ export class TenantBudget extends DurableObject<Env> {
     const config = await this.loadConfig(tenantId);
     const now = input.now ?? Date.now();
     if (input.event) this.outbox.add(input.event, now);
-    const keys = this.takeReservation(input.requestId, input.actualUsd);
+    const keys = this.reservations.take(input.requestId, input.actualUsd);
     if (keys) this.sql.exec(`UPDATE rate_log SET tokens = ? WHERE id = ?`, input.actualTokens, input.requestId);
     if (input.event) {
       this.forwardSoon();
@@ -194,27 +190,6 @@ export class TenantBudget extends DurableObject<Env> {
       await this.scheduleAlarm(now + 5_000);
     }
     if (keys) await raiseAlerts(this.sql, this.env, tenantId, config, keys, now);
-  }
-
-  /**
-   * Bills a request once: a live reservation is swapped for the cost; one the alarm already released
-   * (a settlement arriving after its hold) is billed on the periods it was reserved against. Anything
-   * else was settled before (or never admitted here) and is not billed again.
-   */
-  private takeReservation(requestId: string, actualUsd: number): SpendKey[] | null {
-    const live = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, requestId).toArray()[0];
-    if (live) {
-      const keys = JSON.parse(live.keys_json) as SpendKey[];
-      for (const key of keys) this.bump(key, actualUsd, -live.amount);
-      this.sql.exec(`DELETE FROM reservations WHERE id = ?`, requestId);
-      return keys;
-    }
-    const late = this.sql.exec<{ keys_json: string }>(`SELECT keys_json FROM expired WHERE id = ?`, requestId).toArray()[0];
-    if (!late) return null;
-    const keys = JSON.parse(late.keys_json) as SpendKey[];
-    for (const key of keys) this.bump(key, actualUsd, 0);
-    this.sql.exec(`DELETE FROM expired WHERE id = ?`, requestId);
-    return keys;
   }
 
   /** Forwards the outbox after the settlement has returned; calls that arrive meanwhile join the next pass. */
@@ -242,16 +217,12 @@ export class TenantBudget extends DurableObject<Env> {
    */
   async reconcileState(tenantId: string, now = Date.now()): Promise<BudgetObjectState> {
     const config = await this.loadConfig(tenantId);
-    const released = this.releaseExpired(now);
+    const released = this.reservations.releaseExpired(now);
     const outbox = await this.outbox.forward(this.env.DB, now, true);
     const spend = config.budgets.map((budget) => this.spendRow(budget, now));
-    const unsettled = [
-      ...this.sql.exec<{ id: string }>(`SELECT id FROM expired ORDER BY expired_at LIMIT 500`).toArray().map((r) => ({ id: r.id, expired: true })),
-      ...this.sql.exec<{ id: string }>(`SELECT id FROM reservations ORDER BY created_at LIMIT 500`).toArray().map((r) => ({ id: r.id, expired: false })),
-    ];
-    const flight = this.sql.exec<{ n: number; usd: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS usd FROM reservations`).one();
+    const unsettled = this.reservations.unsettled(500);
     await this.rescheduleAlarm();
-    return { spend, unsettled, in_flight: { count: flight.n, usd: flight.usd }, released, outbox };
+    return { spend, unsettled, in_flight: this.reservations.inFlight(), released, outbox };
   }
 
   /**
@@ -265,7 +236,7 @@ export class TenantBudget extends DurableObject<Env> {
     const repaired: RepairedSettlement[] = [];
     const touched = new Map<string, SpendKey>();
     for (const item of lost) {
-      const keys = this.takeReservation(item.id, item.cost_usd);
+      const keys = this.reservations.take(item.id, item.cost_usd);
       if (!keys) continue;
       repaired.push({ id: item.id, cost_usd: item.cost_usd, keys });
       for (const key of keys) touched.set(`${key.scope}|${key.period}|${key.period_key}`, key);
@@ -298,20 +269,8 @@ export class TenantBudget extends DurableObject<Env> {
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  private releaseExpired(now: number): number {
-    const expired = this.sql.exec<{ id: string; amount: number; keys_json: string }>(`SELECT id, amount, keys_json FROM reservations WHERE expires_at <= ?`, now).toArray();
-    for (const reservation of expired) {
-      for (const key of JSON.parse(reservation.keys_json) as SpendKey[]) this.bump(key, 0, -reservation.amount);
-      this.sql.exec(`DELETE FROM reservations WHERE id = ?`, reservation.id);
-      // Kept for a day: a late settlement still bills it, and reconciliation asks the ledger about it.
-      this.sql.exec(`INSERT OR REPLACE INTO expired (id, keys_json, expired_at) VALUES (?, ?, ?)`, reservation.id, reservation.keys_json, now);
-    }
-    this.sql.exec(`DELETE FROM expired WHERE expired_at < ?`, now - EXPIRED_KEEP_MS);
-    return expired.length;
-  }
-
   private async rescheduleAlarm(): Promise<void> {
-    const reservation = this.sql.exec<{ at: number | null }>(`SELECT MIN(expires_at) AS at FROM reservations`).one().at;
+    const reservation = this.reservations.nextExpiry();
     const outbox = this.outbox.nextAt();
     const next = [reservation, outbox, this.leases.nextExpiry()].filter((at): at is number => at !== null);
     if (next.length) await this.scheduleAlarm(Math.min(...next));
@@ -320,7 +279,7 @@ export class TenantBudget extends DurableObject<Env> {
   /** Releases reservations whose worker never settled them, retries the outbox, then waits for what is next. */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    this.releaseExpired(now);
+    this.reservations.releaseExpired(now);
     this.leases.releaseExpired(now);
     await this.outbox.forward(this.env.DB, now);
     await this.rescheduleAlarm();
