@@ -1,4 +1,4 @@
-import type { BudgetConfig, LeaseGrant, LeaseReport, SpendKey, TopUpInput, TopUpResult } from "../src/budget/budget-types";
+import type { LeaseGrant, LeaseReport, SpendKey } from "../src/budget/budget-types";
 import type { Budget } from "../src/config/budget-config";
 import type { TenantLimits } from "../src/config/tenant-policy";
 
@@ -115,24 +115,4 @@ export class BudgetLeases {
     }
     return expired.length;
   }
-}
-
-/**
- * Raises a held reservation to `amountUsd` before a dearer fallback runs, in one synchronous section
- * against every budget it holds: granted whole, or not at all (the caller then skips that fallback).
- */
-export function topUpReservation(sql: SqlStorage, config: BudgetConfig, input: TopUpInput, bump: (key: SpendKey, spent: number, reserved: number) => void): TopUpResult {
-  const reservation = sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
-  if (!reservation) return { granted: false, reservedUsd: 0 };
-  const extra = input.amountUsd - reservation.amount;
-  if (extra <= 0) return { granted: true, reservedUsd: reservation.amount };
-  const keys = JSON.parse(reservation.keys_json) as SpendKey[];
-  for (const key of keys) {
-    const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
-    const row = sql.exec<{ spent: number; reserved: number }>(`SELECT spent, reserved FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).toArray()[0];
-    if (budget && row && extra > budget.limit_usd - row.spent - row.reserved + 1e-12) return { granted: false, reservedUsd: reservation.amount };
-  }
-  for (const key of keys) bump(key, 0, extra);
-  sql.exec(`UPDATE reservations SET amount = ? WHERE id = ?`, input.amountUsd, input.requestId);
-  return { granted: true, reservedUsd: input.amountUsd };
 }

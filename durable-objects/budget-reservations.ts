@@ -1,4 +1,4 @@
-import type { SpendKey } from "../src/budget/budget-types";
+import type { BudgetConfig, SpendKey, TopUpInput, TopUpResult } from "../src/budget/budget-types";
 
 /** How long an expired reservation's id is kept, so a late settlement or the ledger can still account for it. */
 const EXPIRED_KEEP_MS = 24 * 3600_000;
@@ -35,6 +35,26 @@ export class BudgetReservations {
   hold(id: string, amount: number, tokens: number, keys: SpendKey[], now: number, expiresAt: number): void {
     for (const key of keys) this.bump(key, 0, amount);
     this.sql.exec(`INSERT INTO reservations (id, amount, tokens, keys_json, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`, id, amount, tokens, JSON.stringify(keys), now, expiresAt);
+  }
+
+  /**
+   * Raises a held reservation to `amountUsd` before a dearer fallback runs, in one synchronous section
+   * against every budget it holds: granted whole, or not at all (the caller then skips that fallback).
+   */
+  topUp(config: BudgetConfig, input: TopUpInput): TopUpResult {
+    const reservation = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
+    if (!reservation) return { granted: false, reservedUsd: 0 };
+    const extra = input.amountUsd - reservation.amount;
+    if (extra <= 0) return { granted: true, reservedUsd: reservation.amount };
+    const keys = JSON.parse(reservation.keys_json) as SpendKey[];
+    for (const key of keys) {
+      const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
+      const row = this.sql.exec<{ spent: number; reserved: number }>(`SELECT spent, reserved FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).toArray()[0];
+      if (budget && row && extra > budget.limit_usd - row.spent - row.reserved + 1e-12) return { granted: false, reservedUsd: reservation.amount };
+    }
+    for (const key of keys) this.bump(key, 0, extra);
+    this.sql.exec(`UPDATE reservations SET amount = ? WHERE id = ?`, input.amountUsd, input.requestId);
+    return { granted: true, reservedUsd: input.amountUsd };
   }
 
   /**

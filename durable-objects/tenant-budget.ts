@@ -5,7 +5,7 @@ import type { Budget } from "../src/config/budget-config";
 import { parseLimits } from "../src/config/tenant-policy";
 import type { BudgetObjectState, LostSettlement, RepairedSettlement } from "../src/ledger/reconciliation-types";
 import { raiseAlerts, type SpendKey, type SpendRow } from "./budget-alerts";
-import { BudgetLeases, topUpReservation } from "./budget-leases";
+import { BudgetLeases } from "./budget-leases";
 import { BudgetReservations } from "./budget-reservations";
 import { LedgerOutbox } from "./ledger-outbox";
 
@@ -154,7 +154,7 @@ export class TenantBudget extends DurableObject<Env> {
    */
   async topUp(tenantId: string, input: TopUpInput): Promise<TopUpResult> {
     const config = await this.loadConfig(tenantId);
-    return topUpReservation(this.sql, config, input, this.bump);
+    return this.reservations.topUp(config, input);
   }
 
   /**
