@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_CATALOG, findModel, priceUsd } from "../../src/config/model-catalog";
 import { countPromptTokens, countText } from "../../src/tokens/count-tokens";
-import { admin, chat, type TestTenant } from "../fixtures/gateway";
+import { admin, call, chat, type TestTenant } from "../fixtures/gateway";
 import { budgetedTenant, settledSpend, tenantLedger, timed } from "../fixtures/fault-fixtures";
 
 /**
@@ -157,11 +157,19 @@ describe("fault matrix: provider faults on the request path", () => {
     if (cell.http >= 500) expect(row?.cost_usd).toBe(0);
   });
 
-  it("a client that walks away mid-stream still leaves one ledger row and no reservation", async () => {
+  // The same request in each API's own streaming shape.
+  const walkAway: Record<string, (prompt: string) => Record<string, unknown>> = {
+    "/v1/chat/completions": (prompt) => ({ model: "sim/balanced", stream: true, messages: [{ role: "user", content: prompt }] }),
+    "/v1/messages": (prompt) => ({ model: "sim/balanced", stream: true, max_tokens: 256, messages: [{ role: "user", content: prompt }] }),
+    "/v1/responses": (prompt) => ({ model: "sim/balanced", stream: true, input: prompt }),
+  };
+  it.each(Object.keys(walkAway))("a client that walks away mid-stream on %s still leaves one ledger row and no reservation", async (path) => {
     mutableEnv.SIM_LATENCY_SCALE = "0.2";
     const tenant = await budgetedTenant();
-    const res = await chat(tenant.key, { model: "sim/balanced", stream: true, messages: [{ role: "user", content: "a long story about toll roads, please" }] }, { "x-tollgate-cache": "no-store" });
+    const body = walkAway[path]?.("a long story about toll roads, please");
+    const res = await call(path, { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json", "x-tollgate-cache": "no-store" }, body: JSON.stringify(body) });
     expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
     const reader = res.body?.getReader();
     const first = await reader?.read();
     expect(first?.done).toBe(false);
