@@ -126,21 +126,28 @@ describe("structured request logs", () => {
     const t = await createTenant({ policy: { log_content: true } });
     const lines: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
-    const send = async (body: unknown) => {
+    const statuses: number[] = [];
+    const send = async (body: unknown, headers: Record<string, string> = {}) => {
       const ctx = createExecutionContext();
-      const request = new IncomingRequest(`${BASE}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${t.key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      const request = new IncomingRequest(`${BASE}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${t.key}`, "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
       const res = await worker.fetch(request, { ...env, REQUEST_LOG: "errors" }, ctx);
       await res.text();
       await waitOnExecutionContext(ctx);
+      statuses.push(res.status);
       return res.headers.get("x-request-id") ?? "";
     };
     const ok = await send(hello("quiet when it works"));
     const failed = await send(hello("x", "no-such/model"));
+    // A stream answers 200 and breaks after its first chunks: its line is written, with the final status.
+    const broken = await send({ ...hello("a stream that breaks"), stream: true }, { "x-tollgate-sim-fault": "cut", "x-tollgate-cache": "no-store" });
     expect(await ledgerRow(ok)).toMatchObject({ status: 200 });
     expect(await ledgerRow(failed)).toMatchObject({ status: 400 });
+    expect(statuses).toEqual([200, 400, 200]);
+    expect(await ledgerRow(broken)).toMatchObject({ status: 502 });
     const logged = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as RequestLogLine).filter((l) => l.msg === "request");
-    expect(logged.map((l) => l.id)).toEqual([failed]);
-    expect(logged[0]).toMatchObject({ status: 400, outcome: "error", error_code: "invalid_request" });
+    expect(logged.map((l) => l.id).sort()).toEqual([failed, broken].sort());
+    expect(logged.find((l) => l.id === failed)).toMatchObject({ status: 400, outcome: "error", error_code: "invalid_request" });
+    expect(logged.find((l) => l.id === broken)).toMatchObject({ status: 502, outcome: "error", error_code: "upstream_error" });
   });
 
   it("logs failures with their error code", async () => {
