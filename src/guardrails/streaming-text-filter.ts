@@ -40,42 +40,45 @@ export function holdFrom(text: string): number {
   return Math.max(at, floor);
 }
 
-/** Redacts personal data as it streams: a value split across chunks is caught, and nothing is held for long. */
-export class StreamingRedactor implements TextFilter {
+/** Rewrites text as it streams, holding back from `cutAt` on: a tail the rewrite could not judge yet. */
+class HeldTailFilter implements TextFilter {
   private held = "";
-  constructor(private readonly placeholders: PiiPlaceholders) {}
+  constructor(
+    private readonly cutAt: (buffer: string) => number,
+    private readonly rewrite: (text: string) => string,
+  ) {}
 
   push(text: string): string {
     const buffer = this.held + text;
-    const cut = holdFrom(buffer);
+    const cut = this.cutAt(buffer);
     this.held = buffer.slice(cut);
-    return this.placeholders.redact(buffer.slice(0, cut));
+    return this.rewrite(buffer.slice(0, cut));
   }
 
   flush(): string {
-    const rest = this.placeholders.redact(this.held);
+    const rest = this.rewrite(this.held);
     this.held = "";
     return rest;
   }
 }
 
-/** Puts placeholders back as they stream, holding only a tail that could be the start of one. */
-export class StreamingRestorer implements TextFilter {
-  private held = "";
-  constructor(private readonly placeholders: PiiPlaceholders) {}
-
-  push(text: string): string {
-    const buffer = this.held + text;
-    const open = buffer.lastIndexOf("[");
-    const cut = open >= 0 && couldBePlaceholder(buffer.slice(open)) ? open : buffer.length;
-    this.held = buffer.slice(cut);
-    return this.placeholders.restore(buffer.slice(0, cut));
+/** Redacts personal data as it streams: a value split across chunks is caught, and nothing is held for long. */
+export class StreamingRedactor extends HeldTailFilter {
+  constructor(placeholders: PiiPlaceholders) {
+    super(holdFrom, (text) => placeholders.redact(text));
   }
+}
 
-  flush(): string {
-    const rest = this.placeholders.restore(this.held);
-    this.held = "";
-    return rest;
+/** Where a placeholder (`[EMAIL_1]`) may be starting at the end of `buffer`; all of it when none can be. */
+function placeholderTail(buffer: string): number {
+  const open = buffer.lastIndexOf("[");
+  return open >= 0 && couldBePlaceholder(buffer.slice(open)) ? open : buffer.length;
+}
+
+/** Puts placeholders back as they stream, holding only a tail that could be the start of one. */
+export class StreamingRestorer extends HeldTailFilter {
+  constructor(placeholders: PiiPlaceholders) {
+    super(placeholderTail, (text) => placeholders.restore(text));
   }
 }
 
