@@ -7,6 +7,7 @@ import { nearMissFlags } from "./near-miss-guard";
 import { FEATURE_NAMES, pairFeatures } from "./pair-features";
 import { checkWeights, type PairVectors, type Verdict, type VerifierVeto, type VerifierWeights, verdictFor } from "./semantic-verifier";
 import { VECTOR_VERIFIERS, VERIFIER } from "./verifier-weights";
+import { base64ToFloat32, float32ToBase64 } from "../vectors/vector-base64";
 
 checkWeights(VERIFIER, FEATURE_NAMES);
 for (const model of Object.values(VECTOR_VERIFIERS)) checkWeights(model, FEATURE_NAMES);
@@ -92,23 +93,11 @@ export function candidateThreshold(embedder: Embedder): number {
 // A question's vector travels with its cache entry as base64 float32 (2.7 kB for 512 dimensions),
 // so the verifier reads the candidate's vector with the entry instead of embedding it again.
 export function encodeVector(embedder: string, vector: readonly number[]): { embedder: string; values: string } {
-  const bytes = new Uint8Array(Float32Array.from(vector).buffer);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return { embedder, values: btoa(binary) };
+  return { embedder, values: float32ToBase64(vector) };
 }
 
 function decodeVector(stored: CacheEntry["question_vector"], embedder: string): Float32Array | undefined {
-  if (!stored || stored.embedder !== embedder) return undefined;
-  try {
-    const binary = atob(stored.values);
-    if (binary.length % 4 !== 0) return undefined;
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return new Float32Array(bytes.buffer);
-  } catch {
-    return undefined;
-  }
+  return stored && stored.embedder === embedder ? base64ToFloat32(stored.values) : undefined;
 }
 
 // The model was trained on unit vectors; an embedder that does not normalise is scaled here.

@@ -11,6 +11,7 @@ import { ATTR_GEN_AI_EMBEDDINGS_DIMENSION_COUNT, ATTR_GEN_AI_RESPONSE_MODEL, ATT
 import { failInference, startInference } from "../telemetry/genai-spans";
 import { countText } from "../tokens/count-tokens";
 import { embedWithCache } from "../vectors/embedding-cache";
+import { float32ToBase64 } from "../vectors/vector-base64";
 import type { ChatContext } from "./chat-types";
 import { admissionOf, deadlineMs, settleFirst } from "./provider-call";
 
@@ -74,19 +75,14 @@ export async function runEmbeddings(ctx: ChatContext, modelId: string, inputs: s
   return { vectors, model, inputTokens, cache, costUsd, savedUsd, meta: { guardrails: ctx.guard?.header } };
 }
 
-/** OpenAI's base64 encoding: little-endian float32, which the official SDKs request by default. */
-function toBase64(vector: number[]): string {
-  const bytes = new Uint8Array(new Float32Array(vector).buffer);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
-/** The OpenAI embeddings body, for the route and for a batch's output file alike. */
+/**
+ * The OpenAI embeddings body, for the route and for a batch's output file alike. `base64` is what the
+ * official SDKs request by default.
+ */
 export function embeddingsBody(outcome: EmbeddingsOutcome, encoding: "float" | "base64" | undefined) {
   return {
     object: "list" as const,
-    data: outcome.vectors.map((vector, index) => ({ object: "embedding" as const, index, embedding: encoding === "base64" ? toBase64(vector) : vector })),
+    data: outcome.vectors.map((vector, index) => ({ object: "embedding" as const, index, embedding: encoding === "base64" ? float32ToBase64(vector) : vector })),
     model: outcome.model.id,
     usage: { prompt_tokens: outcome.inputTokens, total_tokens: outcome.inputTokens },
   };
