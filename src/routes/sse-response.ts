@@ -19,47 +19,76 @@ function afterTurns(n: number): Promise<typeof LATER> {
   return turn.then(() => LATER);
 }
 
+type Step = IteratorResult<string, void>;
+
+/**
+ * Whatever of `events` is ready within COALESCE_TURNS of each other, starting with `next`: the text, and
+ * either the end (`done`) or the step still on its way (`ahead`). A failure ends the text: it was logged
+ * (as streamSSE did, a route's unexpected failure ends the stream cleanly).
+ */
+async function gather(events: AsyncGenerator<string, void, void>, next: Promise<Step>): Promise<{ text: string; done: boolean; ahead?: Promise<Step> }> {
+  let text = "";
+  let pending = next;
+  while (true) {
+    pending.catch(() => undefined);
+    let ready: Step | typeof LATER;
+    try {
+      ready = await Promise.race([pending, afterTurns(COALESCE_TURNS)]);
+    } catch (error) {
+      console.error(error);
+      return { text, done: true };
+    }
+    if (ready === LATER) return { text, done: false, ahead: pending };
+    if (ready.done) return { text, done: true };
+    text += ready.value;
+    pending = events.next();
+  }
+}
+
 /**
  * A text/event-stream response pulled straight from an async generator of encoded events: one
  * ReadableStream between the generator and the client, where hono's streamSSE puts a TransformStream
  * and a second ReadableStream (and a writer promise per event). Events that are ready together go out
- * as one write. The client going away returns the generator (and `onCancel` lets the route return the
- * stream under it at once, as before).
+ * as one write; a response that is all ready before its headers go (a replayed cache hit) goes out as
+ * one body, without a stream: a stream costs the runtime more than its writes. The client going away
+ * returns the generator (and `onCancel` lets the route return the stream under it at once, as before).
  */
-export function sseResponse(c: Context<AppEnv>, events: AsyncGenerator<string, void, void>, onCancel?: () => void): Response {
+export async function sseResponse(c: Context<AppEnv>, events: AsyncGenerator<string, void, void>, onCancel?: () => void): Promise<Response> {
+  c.header("Content-Type", "text/event-stream");
+  c.header("Cache-Control", "no-cache");
   const encoder = new TextEncoder();
-  let ahead: Promise<IteratorResult<string, void>> | undefined;
+  const first = await gather(events, events.next());
+  if (first.done) {
+    const bytes = encoder.encode(first.text);
+    c.header("Content-Length", String(bytes.byteLength));
+    return c.body(bytes);
+  }
+  let ahead: Promise<Step> | undefined = first.ahead;
+  let opening = first.text;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let next: IteratorResult<string, void>;
-      try {
-        next = await (ahead ?? events.next());
-        ahead = undefined;
-      } catch (error) {
-        // As streamSSE did: a route's unexpected failure is logged and the stream ends cleanly.
-        console.error(error);
-        controller.close();
-        return;
-      }
-      let text = "";
-      while (!next.done) {
-        text += next.value;
-        const following = events.next();
-        let ready: IteratorResult<string, void> | typeof LATER;
+      let text = opening;
+      opening = "";
+      if (!text && ahead) {
+        // Nothing is ready: wait for the next event however long it takes, then take what is ready with it.
+        let step: Step;
         try {
-          ready = await Promise.race([following, afterTurns(COALESCE_TURNS)]);
-        } catch {
-          ready = LATER; // the failure is met on the next pull, after what came before it is out
+          step = await ahead;
+        } catch (error) {
+          console.error(error);
+          controller.close();
+          return;
         }
-        if (ready === LATER) {
-          following.catch(() => undefined);
-          ahead = following;
-          break;
+        if (step.done) {
+          controller.close();
+          return;
         }
-        next = ready;
+        const got = await gather(events, events.next());
+        text = step.value + got.text;
+        ahead = got.done ? undefined : got.ahead;
       }
       if (text) controller.enqueue(encoder.encode(text));
-      if (next.done) controller.close();
+      if (!ahead) controller.close();
     },
     async cancel() {
       onCancel?.();
@@ -67,8 +96,6 @@ export function sseResponse(c: Context<AppEnv>, events: AsyncGenerator<string, v
     },
   });
   c.header("Transfer-Encoding", "chunked");
-  c.header("Content-Type", "text/event-stream");
-  c.header("Cache-Control", "no-cache");
   c.header("Connection", "keep-alive");
   return c.body(body);
 }

@@ -194,6 +194,12 @@ describe("streaming and concurrency", () => {
     expect(hit.text.length).toBeGreaterThan(50);
     expect(hit.finish).toBe("stop");
     expect(hit.usage?.completion_tokens).toBe(miss.usage?.completion_tokens);
+    // A replayed answer is all there before its headers go: one SSE body of known length, no stream.
+    const replay = await chat(key, request);
+    const body = await replay.text();
+    expect(replay.headers.get("content-type")).toBe("text/event-stream");
+    expect(replay.headers.get("content-length")).toBe(String(new TextEncoder().encode(body).byteLength));
+    expect(body.endsWith("data: [DONE]\n\n")).toBe(true);
 
     // The same entry answers the non-streamed form of the request.
     const { stream: _stream, stream_options: _options, ...plain } = request;
