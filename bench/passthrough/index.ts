@@ -3,7 +3,10 @@
 //   budget, cache or ledger);
 // - /v1/floor: a canned completion with no upstream call at all, the most any path that makes none (an
 //   exact hit) could reach under this harness; /v1/floor-logged adds one console.log line the size of
-//   Tollgate's request log, which wrangler dev carries to its own process and prints.
+//   Tollgate's request log, which wrangler dev carries to its own process and prints;
+// - /v1/js-stream: the passthrough with the upstream's body piped through one JavaScript identity
+//   TransformStream, the least a Worker that reads or rewrites its stream (any gateway that meters,
+//   caches or filters one) can do: the runtime pipes the first route's body without running any script.
 import { Hono } from "hono";
 
 const app = new Hono<{ Bindings: { UPSTREAM_URL: string } }>();
@@ -27,6 +30,11 @@ app.get("/health", (c) => c.text("ok"));
 app.post("/v1/chat/completions", (c) =>
   fetch(`${c.env.UPSTREAM_URL}/v1/chat/completions`, { method: "POST", headers: c.req.raw.headers, body: c.req.raw.body }),
 );
+app.post("/v1/js-stream", async (c) => {
+  const upstream = await fetch(`${c.env.UPSTREAM_URL}/v1/chat/completions`, { method: "POST", headers: c.req.raw.headers, body: c.req.raw.body });
+  const identity = new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, controller) => controller.enqueue(chunk) });
+  return new Response(upstream.body?.pipeThrough(identity) ?? null, upstream);
+});
 app.post("/v1/floor", canned);
 app.post("/v1/floor-logged", () => {
   console.log(LOG_LINE);

@@ -121,6 +121,7 @@ export default {
       Object.assign(targets, {
         passthrough: { url: pt, headers: auth, cpu: ptCpu },
         "passthrough-stream": { url: pt, headers: auth, body: STREAM_BODY, cpu: ptCpu },
+        "passthrough-js-stream": { url: `${passthrough.url}/v1/js-stream`, headers: auth, body: STREAM_BODY, cpu: ptCpu },
         floor: { url: `${passthrough.url}/v1/floor`, headers: auth, cpu: ptCpu },
         "floor-logged": { url: `${passthrough.url}/v1/floor-logged`, headers: auth, cpu: ptCpu },
         miss: { url: gw, headers: noStore, cpu: gwCpu, upstream: "chat" },
