@@ -5,8 +5,8 @@
 //   exact hit) could reach under this harness; /v1/floor-logged adds one console.log line the size of
 //   Tollgate's request log, which wrangler dev carries to its own process and prints;
 // - /v1/js-stream: the passthrough with the upstream's body piped through one JavaScript identity
-//   TransformStream, the least a Worker that reads or rewrites its stream (any gateway that meters,
-//   caches or filters one) can do: the runtime pipes the first route's body without running any script.
+//   TransformStream: what a stream costs once script touches it (as in any gateway that meters, caches
+//   or filters one), with no other work; the runtime pipes the first route's body without any script.
 import { Hono } from "hono";
 
 const app = new Hono<{ Bindings: { UPSTREAM_URL: string } }>();

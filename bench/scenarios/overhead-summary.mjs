@@ -5,7 +5,7 @@
 // baseline-* run only with --baseline DIR: the same paths on another checkout, for before/after.
 // floor / floor-logged: the passthrough Worker answering a canned completion (without / with one log
 // line), the ceiling for any path that makes no upstream call. passthrough-js-stream: the passthrough's
-// stream piped through one JavaScript identity TransformStream, the floor for a stream a Worker reads.
+// stream piped through one JavaScript identity TransformStream: a stream that script touches, no more.
 export const PATHS = ["passthrough", "miss", "hit", "floor", "floor-logged", "baseline-miss", "baseline-hit", "miss-stream", "baseline-miss-stream", "passthrough-stream", "passthrough-js-stream", "direct"];
 
 const round = (n, d = 3) => (n == null || !Number.isFinite(n) ? null : Number(n.toFixed(d)));
