@@ -59,9 +59,8 @@ export async function sseResponse(c: Context<AppEnv>, events: AsyncGenerator<str
   const encoder = new TextEncoder();
   const first = await gather(events, events.next());
   if (first.done) {
-    const bytes = encoder.encode(first.text);
-    c.header("Content-Length", String(bytes.byteLength));
-    return c.body(bytes);
+    c.header("Content-Length", String(encoder.encode(first.text).byteLength));
+    return c.body(first.text);
   }
   let ahead: Promise<Step> | undefined = first.ahead;
   let opening = first.text;
