@@ -20,26 +20,30 @@ function afterTurns(n: number): Promise<typeof LATER> {
 }
 
 type Step = IteratorResult<string, void>;
+/** Text ready to go out, and the step still on its way: none once the generator is done. */
+type Gathered = { text: string; ahead?: Promise<Step> };
 
 /**
- * Whatever of `events` is ready within COALESCE_TURNS of each other, starting with `next`: the text, and
- * either the end (`done`) or the step still on its way (`ahead`). A failure ends the text: it was logged
- * (as streamSSE did, a route's unexpected failure ends the stream cleanly).
+ * Whatever of `events` is ready within COALESCE_TURNS of each other, starting with `next` (waited for
+ * however long it takes when `waitForFirst`). A failure ends the text: it is logged and the stream ends
+ * cleanly, as with streamSSE.
  */
-async function gather(events: AsyncGenerator<string, void, void>, next: Promise<Step>): Promise<{ text: string; done: boolean; ahead?: Promise<Step> }> {
+async function gather(events: AsyncGenerator<string, void, void>, next: Promise<Step>, waitForFirst = false): Promise<Gathered> {
   let text = "";
   let pending = next;
+  let wait = waitForFirst;
   while (true) {
     pending.catch(() => undefined);
     let ready: Step | typeof LATER;
     try {
-      ready = await Promise.race([pending, afterTurns(COALESCE_TURNS)]);
+      ready = await (wait ? pending : Promise.race([pending, afterTurns(COALESCE_TURNS)]));
     } catch (error) {
       console.error(error);
-      return { text, done: true };
+      return { text };
     }
-    if (ready === LATER) return { text, done: false, ahead: pending };
-    if (ready.done) return { text, done: true };
+    wait = false;
+    if (ready === LATER) return { text, ahead: pending };
+    if (ready.done) return { text };
     text += ready.value;
     pending = events.next();
   }
@@ -57,37 +61,18 @@ export async function sseResponse(c: Context<AppEnv>, events: AsyncGenerator<str
   c.header("Content-Type", "text/event-stream");
   c.header("Cache-Control", "no-cache");
   const encoder = new TextEncoder();
-  const first = await gather(events, events.next());
-  if (first.done) {
-    c.header("Content-Length", String(encoder.encode(first.text).byteLength));
-    return c.body(first.text);
+  let ready = await gather(events, events.next());
+  if (!ready.ahead) {
+    c.header("Content-Length", String(encoder.encode(ready.text).byteLength));
+    return c.body(ready.text);
   }
-  let ahead: Promise<Step> | undefined = first.ahead;
-  let opening = first.text;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let text = opening;
-      opening = "";
-      if (!text && ahead) {
-        // Nothing is ready: wait for the next event however long it takes, then take what is ready with it.
-        let step: Step;
-        try {
-          step = await ahead;
-        } catch (error) {
-          console.error(error);
-          controller.close();
-          return;
-        }
-        if (step.done) {
-          controller.close();
-          return;
-        }
-        const got = await gather(events, events.next());
-        text = step.value + got.text;
-        ahead = got.done ? undefined : got.ahead;
-      }
-      if (text) controller.enqueue(encoder.encode(text));
-      if (!ahead) controller.close();
+      // Nothing is ready: wait for the next event, then take what is ready with it.
+      const got = ready.text || !ready.ahead ? ready : await gather(events, ready.ahead, true);
+      ready = { text: "", ahead: got.ahead };
+      if (got.text) controller.enqueue(encoder.encode(got.text));
+      if (!got.ahead) controller.close();
     },
     async cancel() {
       onCancel?.();
