@@ -28,6 +28,11 @@ export class BudgetReservations {
     return this.sql.exec<{ amount: number }>(`SELECT amount FROM reservations WHERE id = ?`, id).toArray()[0]?.amount;
   }
 
+  private live(id: string): { amount: number; keys: SpendKey[] } | undefined {
+    const row = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, id).toArray()[0];
+    return row && { amount: row.amount, keys: JSON.parse(row.keys_json) as SpendKey[] };
+  }
+
   count(): number {
     return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations`).one().n;
   }
@@ -42,11 +47,11 @@ export class BudgetReservations {
    * against every budget it holds: granted whole, or not at all (the caller then skips that fallback).
    */
   topUp(config: BudgetConfig, input: TopUpInput): TopUpResult {
-    const reservation = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, input.requestId).toArray()[0];
+    const reservation = this.live(input.requestId);
     if (!reservation) return { granted: false, reservedUsd: 0 };
     const extra = input.amountUsd - reservation.amount;
     if (extra <= 0) return { granted: true, reservedUsd: reservation.amount };
-    const keys = JSON.parse(reservation.keys_json) as SpendKey[];
+    const { keys } = reservation;
     for (const key of keys) {
       const budget = config.budgets.find((b) => b.scope === key.scope && b.period === key.period);
       const row = this.sql.exec<{ spent: number; reserved: number }>(`SELECT spent, reserved FROM spend WHERE scope = ? AND period = ? AND period_key = ?`, key.scope, key.period, key.period_key).toArray()[0];
@@ -63,12 +68,11 @@ export class BudgetReservations {
    * else was settled before (or never admitted here) and is not billed again.
    */
   take(id: string, actualUsd: number): SpendKey[] | null {
-    const live = this.sql.exec<{ amount: number; keys_json: string }>(`SELECT amount, keys_json FROM reservations WHERE id = ?`, id).toArray()[0];
+    const live = this.live(id);
     if (live) {
-      const keys = JSON.parse(live.keys_json) as SpendKey[];
-      for (const key of keys) this.bump(key, actualUsd, -live.amount);
+      for (const key of live.keys) this.bump(key, actualUsd, -live.amount);
       this.sql.exec(`DELETE FROM reservations WHERE id = ?`, id);
-      return keys;
+      return live.keys;
     }
     const late = this.sql.exec<{ keys_json: string }>(`SELECT keys_json FROM expired WHERE id = ?`, id).toArray()[0];
     if (!late) return null;
