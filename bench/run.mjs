@@ -7,6 +7,7 @@ import { startGateway, startPassthrough } from "./gateway.mjs";
 import { spawnMockUpstream } from "./mock-upstream.mjs";
 import { describeMachine, describeRun, localDate, renderMarkdown, writeReport } from "./report-writer.mjs";
 import { scenarios } from "./scenarios/index.mjs";
+import { PATHS as OVERHEAD_PATHS } from "./scenarios/overhead-summary.mjs";
 
 const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections 1,16,64] [--only a,b]
                           [--rounds N] [--direct-only] [--port N] [--boot-timeout S] [--no-write] [--list]
@@ -108,8 +109,8 @@ function createContext(opts) {
 
 // An upper bound on the whole run, so a hung request or boot can't keep a CI job alive forever.
 function watchdogSeconds(opts, selected) {
-  // overhead is the widest: eleven paths per round and concurrency, plus two more wranglers and a bundle build.
-  const rowsPerScenario = opts.scenario.connections.length * 11 * opts.scenario.rounds;
+  // overhead is the widest: every one of its paths per round and concurrency, plus two more wranglers and a bundle build.
+  const rowsPerScenario = opts.scenario.connections.length * OVERHEAD_PATHS.length * opts.scenario.rounds;
   const perRow = opts.scenario.duration + opts.scenario.warmup + 20;
   return 2 * opts.bootTimeoutS + 60 + 60 + 180 + selected.length * rowsPerScenario * perRow;
 }
